@@ -1,0 +1,1 @@
+"""Templates the code generator fills (shipped as package data)."""

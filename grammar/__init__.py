@@ -1,0 +1,1 @@
+"""The Lark grammar of Faust (shipped as package data)."""
