@@ -1,0 +1,163 @@
+"""A compiled Faust program: its kernels, parameters and state.
+
+Two kernels are built lazily from the same signal graph: the primal one for `render`,
+and the primal+tangents one for `jvp`. Each keeps its own state, so `reset=False`
+continues from where the previous call of the same kind stopped.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+
+from ..codegen.cache import load_kernel
+from ..codegen.plan import plan_kernel
+from ..codegen.python_source import render_source
+from ..diff.tangents import differentiate
+from ..errors import FaustRuntimeError
+from ..signals.nodes import ParamSpec
+from ..signals.propagate import Propagated
+
+
+@dataclass(frozen=True)
+class Param:
+    """A widget of the program. `diff` is True for sliders marked `[diff:1]`/`[diff:on]`."""
+
+    label: str
+    path: str
+    init: float
+    min: float
+    max: float
+    step: float
+    diff: bool
+    kind: str = "hslider"
+    metadata: Mapping[str, str] = field(default_factory=dict, compare=False)
+
+
+class _Kernel:
+    """One generated kernel with its state arrays."""
+
+    def __init__(self, source: str, plan, precision: str):
+        self.source = source
+        self.plan = plan
+        self.compute = load_kernel(source)
+        self.float_dtype = np.float32 if precision == "single" else np.float64
+        self.state = None
+
+    def reset(self):
+        self.state = (np.zeros(max(self.plan.float_state_size, 1), dtype=self.float_dtype),
+                      np.zeros(max(self.plan.int_state_size, 1), dtype=np.int64))
+
+
+class Program:
+    def __init__(self, graph: Propagated, *, sample_rate: int = 44100, precision: str = "double",
+                 metadata: Sequence[Tuple[str, str]] = (), filename: str = "<string>"):
+        if precision not in ("single", "double"):
+            raise FaustRuntimeError(f"precision must be 'single' or 'double', not {precision!r}")
+        self.sample_rate = int(sample_rate)
+        self.precision = precision
+        self.metadata = tuple(metadata)
+        self.filename = filename
+        self._graph = graph
+        self._specs: List[ParamSpec] = list(graph.params)
+        self.params: List[Param] = [
+            Param(s.label, s.path, s.init, s.min, s.max, s.step, s.diff, s.kind, dict(s.metadata))
+            for s in self._specs]
+        self.diff_params: List[Param] = [p for p in self.params if p.diff]
+        self._kernels: Dict[str, _Kernel] = {}
+
+    # ----------------------------------------------------------------- shape
+    @property
+    def num_inputs(self) -> int:
+        return self._graph.num_inputs
+
+    @property
+    def num_outputs(self) -> int:
+        return len(self._graph.outputs)
+
+    # ----------------------------------------------------------------- kernels
+    def _kernel(self, with_tangents: bool) -> _Kernel:
+        key = "jvp" if with_tangents else "render"
+        kernel = self._kernels.get(key)
+        if kernel is None:
+            outputs = list(self._graph.outputs)
+            tangents = []
+            if with_tangents:
+                diff_specs = [s for s in self._specs if s.diff]
+                tangents = differentiate(outputs, diff_specs)
+            plan = plan_kernel(outputs, tangents, self._specs)
+            kernel = _Kernel(render_source(plan, self.precision), plan, self.precision)
+            self._kernels[key] = kernel
+        return kernel
+
+
+    def kernel_source(self, with_tangents: bool = True) -> str:
+        """The generated Python source (for inspection and debugging)."""
+        return self._kernel(with_tangents).source
+
+    # ----------------------------------------------------------------- arguments
+    def _param_values(self, params: Optional[Mapping[str, float]]) -> np.ndarray:
+        values = np.array([p.init for p in self.params], dtype=np.float64)
+        for key, value in (params or {}).items():
+            values[self.param_index(key)] = float(value)
+        return values
+
+    def param_index(self, key: str) -> int:
+        """The index of a parameter given its label or full path."""
+        matches = [k for k, p in enumerate(self.params) if p.path == key]
+        if not matches:
+            matches = [k for k, p in enumerate(self.params) if p.label == key]
+        if len(matches) == 1:
+            return matches[0]
+        known = ", ".join(p.path for p in self.params) or "none"
+        if not matches:
+            raise FaustRuntimeError(f"no parameter named {key!r} (known: {known})")
+        raise FaustRuntimeError(f"several parameters are labelled {key!r}: give the path "
+                                f"({', '.join(self.params[k].path for k in matches)})")
+
+    def _inputs(self, x, n) -> Tuple[np.ndarray, int]:
+        if x is None:
+            if n is None:
+                raise FaustRuntimeError("give either an input signal x or a length n")
+            return np.zeros((self.num_inputs, int(n)), dtype=np.float64), int(n)
+        x = np.asarray(x, dtype=np.float64)
+        if x.ndim == 1:
+            x = x[None, :]
+        if x.ndim != 2 or x.shape[0] != self.num_inputs:
+            raise FaustRuntimeError(
+                f"the program has {self.num_inputs} inputs; x has shape {x.shape} "
+                f"(expected ({self.num_inputs}, n))")
+        if n is None:
+            n = x.shape[1]
+        elif n > x.shape[1]:
+            raise FaustRuntimeError(f"n = {n} is longer than the input ({x.shape[1]} samples)")
+        return np.ascontiguousarray(x[:, :n]), int(n)
+
+    def _run(self, with_tangents: bool, x, n, params, reset: bool):
+        kernel = self._kernel(with_tangents)
+        inputs, n = self._inputs(x, n)
+        pvalues = self._param_values(params).astype(kernel.float_dtype)
+        if reset or kernel.state is None:
+            kernel.reset()
+        m = len(self.diff_params) if with_tangents else 0
+        outputs = np.zeros((self.num_outputs, n), dtype=np.float64)
+        tangents = np.zeros((m, self.num_outputs, n if m else 0), dtype=np.float64)
+        kernel.compute(n, inputs, outputs, tangents, kernel.state, pvalues)
+        return outputs, tangents
+
+    # ----------------------------------------------------------------- public
+    def render(self, x=None, n=None, params=None, reset: bool = True) -> np.ndarray:
+        """Outputs, shape (num_outputs, n). `x` is (num_inputs, n); `params` maps labels
+        or paths to values; `reset=False` continues from the previous render's state."""
+        return self._run(False, x, n, params, reset)[0]
+
+    def jvp(self, x=None, n=None, params=None, reset: bool = True):
+        """Outputs and their derivatives: (y, {label: dy/dlabel}), each (num_outputs, n),
+        one entry per `[diff:1]` parameter in declaration order."""
+        y, t = self._run(True, x, n, params, reset)
+        return y, {self._diff_key(p): t[k] for k, p in enumerate(self.diff_params)}
+
+    def _diff_key(self, p: Param) -> str:
+        same = [q for q in self.diff_params if q.label == p.label]
+        return p.label if len(same) == 1 else p.path

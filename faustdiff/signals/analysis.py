@@ -1,0 +1,186 @@
+"""Whole-graph analyses of a signal DAG: order, kinds (int/float), rates, intervals.
+
+Recursion makes the graph cyclic through `recref`. Every analysis here treats a recref
+as a leaf whose value comes from its group's body, and iterates to a fixed point over
+the groups where the answer for a body feeds back into the recref.
+"""
+from __future__ import annotations
+
+import math
+from typing import Dict, Iterable, List, Sequence, Tuple
+
+from .nodes import FLOAT_KIND, INT_KIND, RecGroup, Sig
+from .primitives import PRIMITIVES, UNBOUNDED, Interval, _iv_int
+
+CONST, CONTROL, AUDIO = 0, 1, 2
+
+
+def collect(roots: Iterable[Sig]) -> Tuple[List[Sig], List[RecGroup]]:
+    """Every node needed to compute `roots`, arguments before users.
+
+    A reached `recref(g, i)` makes body i of g needed too (it must be computed every
+    sample to feed the next one). Groups are listed in the order they were reached."""
+    order: List[Sig] = []
+    seen = set()
+    groups: List[RecGroup] = []
+    group_seen = set()
+    pending = list(roots)
+    while pending:
+        root = pending.pop()
+        if id(root) in seen:
+            continue
+        # iterative post-order DFS
+        stack = [(root, False)]
+        while stack:
+            s, expanded = stack.pop()
+            if expanded:
+                order.append(s)
+                continue
+            if id(s) in seen:
+                continue
+            seen.add(id(s))
+            stack.append((s, True))
+            for a in reversed(s.args):
+                if id(a) not in seen:
+                    stack.append((a, False))
+            if s.op == "recref":
+                group, index = s.attr
+                if id(group) not in group_seen:
+                    group_seen.add(id(group))
+                    groups.append(group)
+                pending.append(group.bodies[index])
+    return order, groups
+
+
+def referenced_bodies(order: Sequence[Sig]) -> Dict[RecGroup, List[int]]:
+    """For each group, the indices of its bodies read through a recref."""
+    used: Dict[RecGroup, set] = {}
+    for s in order:
+        if s.op == "recref":
+            used.setdefault(s.attr[0], set()).add(s.attr[1])
+    return {g: sorted(ix) for g, ix in used.items()}
+
+
+def _fixpoint(order: Sequence[Sig], leaf, combine, initial_group_value):
+    """Generic forward analysis with recref feedback.
+
+    `leaf(s, group_values)` gives the value of nodes without arguments (recref reads
+    group_values[(group, index)]); `combine(s, arg_values)` the value of the others.
+    Iterates until the bodies' values stop changing (the lattices used are finite)."""
+    group_values: Dict[Tuple[int, int], object] = {}
+    bodies = [(s.attr[0], s.attr[1]) for s in order if s.op == "recref"]
+    for g, i in bodies:
+        group_values[(id(g), i)] = initial_group_value
+    for _ in range(len(bodies) + 2):
+        values: Dict[int, object] = {}
+        for s in order:
+            if s.args:
+                values[id(s)] = combine(s, [values[id(a)] for a in s.args])
+            else:
+                values[id(s)] = leaf(s, group_values)
+        changed = False
+        for g, i in bodies:
+            new = values[id(g.bodies[i])]
+            if new != group_values[(id(g), i)]:
+                group_values[(id(g), i)] = new
+                changed = True
+        if not changed:
+            return values
+    raise RuntimeError("analysis did not reach a fixed point")  # lattice height bounds this
+
+
+def infer_kinds(order: Sequence[Sig]) -> Dict[int, str]:
+    """int or float for every node (by id). A recursion starts as int and widens to
+    float when a body turns out float, as Faust's type inference does."""
+
+    def leaf(s, group_values):
+        if s.op == "const":
+            return s.kind
+        if s.op in ("input", "param"):
+            return FLOAT_KIND
+        if s.op == "fconst":
+            return s.attr[0]
+        if s.op == "first":
+            return INT_KIND
+        if s.op == "recref":
+            return group_values[(id(s.attr[0]), s.attr[1])]
+        raise KeyError(s.op)
+
+    def combine(s, kinds):
+        if s.op == "delay":
+            return kinds[0]
+        return PRIMITIVES[s.op].result(tuple(kinds))
+
+    return _fixpoint(order, leaf, combine, INT_KIND)
+
+
+def infer_rates(order: Sequence[Sig]) -> Dict[int, int]:
+    """CONST, CONTROL (depends on parameters only: computed once per call) or AUDIO."""
+    rates: Dict[int, int] = {}
+    for s in order:
+        if s.op in ("const", "fconst"):
+            r = CONST
+        elif s.op == "param":
+            r = CONTROL
+        elif s.op in ("input", "recref", "delay", "first"):
+            r = AUDIO
+        else:
+            r = max((rates[id(a)] for a in s.args), default=CONST)
+        rates[id(s)] = r
+    return rates
+
+
+def param_dependence(order: Sequence[Sig], params: Sequence) -> Dict[int, int]:
+    """A bit mask per node: bit k set when the node depends on params[k]."""
+    bit = {spec: 1 << k for k, spec in enumerate(params)}
+
+    def leaf(s, group_values):
+        if s.op == "param":
+            return bit.get(s.attr, 0)
+        if s.op == "recref":
+            return group_values[(id(s.attr[0]), s.attr[1])]
+        return 0
+
+    def combine(s, masks):
+        m = 0
+        for x in masks:
+            m |= x
+        return m
+
+    return _fixpoint(order, leaf, combine, 0)
+
+
+def interval_of(s: Sig, memo: Dict[int, Interval] = None) -> Interval:
+    """A conservative value interval (used to bound delay amounts and table indices).
+    Recursions are unbounded unless an enclosing min/max/int clamps them."""
+    if memo is None:
+        memo = {}
+    order, _ = collect([s]) if s.op != "recref" else ([s], [])
+    for n in order:
+        if id(n) in memo:
+            continue
+        if n.op == "const":
+            v = float(n.value)
+            iv = (v, v) if not math.isnan(v) else UNBOUNDED
+        elif n.op == "param":
+            iv = (min(n.attr.min, n.attr.max, n.attr.init), max(n.attr.min, n.attr.max, n.attr.init))
+        elif n.op == "first":
+            iv = (0.0, 1.0)
+        elif n.op in ("input", "recref", "fconst"):
+            iv = UNBOUNDED
+        elif n.op == "delay":
+            a = memo[id(n.args[0])]
+            iv = (min(a[0], 0.0), max(a[1], 0.0))
+        else:
+            prim = PRIMITIVES[n.op]
+            args = [memo[id(a)] for a in n.args]
+            iv = prim.interval(*args) if prim.interval else UNBOUNDED
+            if any(math.isnan(x) for x in iv):
+                iv = UNBOUNDED
+        memo[id(n)] = iv
+    return memo[id(s)]
+
+
+def delay_bound(amount: Sig) -> Interval:
+    """The integer interval of a delay amount (truncated to int like Faust's `@`)."""
+    return _iv_int(interval_of(amount))

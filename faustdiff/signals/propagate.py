@@ -1,0 +1,192 @@
+"""Block-diagram algebra → signals.
+
+`propagate(box, sample_rate)` gives one signal per output of the box, given one `input`
+signal per input. The five composition operators wire signals; `a ~ b` creates a
+`RecGroup` whose bodies are a's outputs, b reading them one sample late through
+`recref`. Widgets become `param` signals (their path follows the enclosing groups).
+"""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from typing import Dict, List, Sequence, Tuple
+
+from .. import boxes as B
+from ..errors import FaustArityError, FaustDiffError, FaustEvaluationError, FaustResourceError
+from . import foreign
+from .labels import split_label
+from .nodes import (ParamSpec, RecGroup, Sig, const, const_float, const_int, delay, first_sample,
+                    input_sig, param_sig, recref)
+from .primitives import apply
+
+
+@dataclass(frozen=True)
+class Propagated:
+    outputs: Tuple[Sig, ...]
+    num_inputs: int
+    params: Tuple[ParamSpec, ...]  # in the order the widgets appear in the program
+
+
+def propagate(box: B.Box, sample_rate: int = 44100) -> Propagated:
+    ins, outs = box.arity()
+    walker = _Propagator(sample_rate)
+    old_limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(old_limit, 20000))
+    try:
+        outputs = walker.run(box, [input_sig(i) for i in range(ins)], ())
+    except RecursionError:
+        raise FaustResourceError("the block diagram is nested too deeply to compile") from None
+    finally:
+        sys.setrecursionlimit(old_limit)
+    return Propagated(tuple(outputs), ins, tuple(walker.params))
+
+
+def _group_name(label: str) -> str:
+    return split_label(label)[0]
+
+
+class _Propagator:
+    def __init__(self, sample_rate: int):
+        self.sample_rate = sample_rate
+        self.params: List[ParamSpec] = []
+        self._param_set = set()
+        self._memo: Dict[tuple, tuple] = {}
+
+    def run(self, box: B.Box, inputs: Sequence[Sig], path: Tuple[str, ...]) -> List[Sig]:
+        key = (id(box), tuple(id(s) for s in inputs), path)
+        found = self._memo.get(key)
+        if found is not None:
+            return found[0]
+        method = getattr(self, "_" + type(box).__name__)
+        try:
+            result = method(box, list(inputs), path)
+        except FaustDiffError as e:
+            if e.span is None and getattr(box, "span", None) is not None and box.span.line > 0:
+                e.span = box.span
+            raise
+        # the key holds ids: the entry keeps the box and the inputs alive with it
+        self._memo[key] = (result, box, inputs)
+        return result
+
+    # -- wiring
+    def _BWire(self, box, inputs, path):
+        return inputs
+
+    def _BCut(self, box, inputs, path):
+        return []
+
+    def _BInt(self, box, inputs, path):
+        return [const_int(box.value)]
+
+    def _BReal(self, box, inputs, path):
+        return [const_float(box.value)]
+
+    def _BSeq(self, box, inputs, path):
+        box.arity()  # checks the composition
+        return self.run(box.b, self.run(box.a, inputs, path), path)
+
+    def _BPar(self, box, inputs, path):
+        ai = box.a.arity()[0]
+        return self.run(box.a, inputs[:ai], path) + self.run(box.b, inputs[ai:], path)
+
+    def _BSplit(self, box, inputs, path):
+        box.arity()
+        outs = self.run(box.a, inputs, path)
+        bi = box.b.arity()[0]
+        return self.run(box.b, [outs[i % len(outs)] for i in range(bi)], path)
+
+    def _BMerge(self, box, inputs, path):
+        box.arity()
+        outs = self.run(box.a, inputs, path)
+        bi = box.b.arity()[0]
+        merged = []
+        for j in range(bi):
+            total = outs[j]
+            for k in range(j + bi, len(outs), bi):
+                total = apply("+", total, outs[k])
+            merged.append(total)
+        return self.run(box.b, merged, path)
+
+    def _BRec(self, box, inputs, path):
+        box.arity()
+        ai, ao = box.a.arity()
+        bi, bo = box.b.arity()
+        group = RecGroup(ao)
+        feedback = self.run(box.b, [recref(group, j) for j in range(bi)], path)
+        outs = self.run(box.a, feedback + inputs, path)
+        group.bodies = tuple(outs)
+        return outs
+
+    # -- primitives
+    def _BPrim(self, box, inputs, path):
+        name = box.name
+        if name == "mem":
+            return [delay(inputs[0], const_int(1))]
+        if name == "@":
+            x, amount = inputs
+            return [delay(x, apply("int", amount))]
+        if name == "prefix":
+            init, x = inputs
+            return [apply("select2", first_sample(), delay(x, const_int(1)), init)]
+        if name == "attach":
+            return [inputs[0]]
+        if name in ("enable", "control"):
+            # enable(x, c): x where c != 0, else 0 (control is rendered the same way)
+            x, c = inputs
+            return [apply("select2", apply("!=", c, const_int(0)), const_int(0), x)]
+        if name in ("lowest", "highest"):
+            from .analysis import interval_of
+
+            lo, hi = interval_of(inputs[0])
+            return [const_float(lo if name == "lowest" else hi)]
+        if name in ("rdtable", "rwtable"):
+            raise FaustEvaluationError(f"'{name}' is not supported by this version of faustdiff",
+                                       box.span)
+        return [apply(name, *inputs)]
+
+    # -- user interface
+    def _BWidget(self, box, inputs, path):
+        name, metadata = split_label(box.label)
+        spec = ParamSpec(box.kind, name, "/" + "/".join(path + (name,)), float(box.init),
+                         float(box.min), float(box.max), float(box.step), metadata)
+        if spec not in self._param_set:
+            self._param_set.add(spec)
+            self.params.append(spec)
+        return [param_sig(spec)]
+
+    def _BBargraph(self, box, inputs, path):
+        return inputs
+
+    def _BGroup(self, box, inputs, path):
+        name = _group_name(box.label)
+        return self.run(box.body, inputs, path + (name,) if name else path)
+
+    # -- foreign objects
+    def _BForeignFunction(self, box, inputs, path):
+        return [foreign.call(box, inputs)]
+
+    def _BForeignConstant(self, box, inputs, path):
+        if box.name == "fSamplingFreq":
+            # the sample rate is fixed when a program is compiled
+            return [const_int(self.sample_rate)]
+        raise FaustEvaluationError(
+            f"unknown foreign {box.kind} '{box.name}' (faustdiff knows fSamplingFreq)", box.span)
+
+    def _BWaveform(self, box, inputs, path):
+        raise FaustEvaluationError("'waveform' is not supported by this version of faustdiff",
+                                   box.span)
+
+    def _BSoundfile(self, box, inputs, path):
+        raise FaustEvaluationError("'soundfile' is not supported by this version of faustdiff",
+                                   box.span)
+
+    def _BRoute(self, box, inputs, path):
+        outs: List[Sig] = [None] * box.outs
+        for i, o in box.pairs:
+            if not (1 <= i <= box.ins and 1 <= o <= box.outs):
+                raise FaustArityError(
+                    f"route({box.ins}, {box.outs}, ...) connects input {i} to output {o}, "
+                    f"outside 1..{box.ins} / 1..{box.outs}", box.span)
+            s = inputs[i - 1]
+            outs[o - 1] = s if outs[o - 1] is None else apply("+", outs[o - 1], s)
+        return [const_int(0) if s is None else s for s in outs]
