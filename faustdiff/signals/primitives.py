@@ -69,9 +69,10 @@ def faust_int(x) -> int:
 
 
 def c_int_remainder(a: int, b: int) -> int:
-    """C's `%` on ints: the sign follows the dividend."""
+    """C's `%` on ints: the sign follows the dividend. A zero divisor gives 0, as the
+    generated code does (C would trap; a constant zero divisor is rejected earlier)."""
     if b == 0:
-        raise FaustEvaluationError("division by zero in '%'")
+        return 0
     r = abs(a) % abs(b)
     return wrap_int32(-r if a < 0 else r)
 
@@ -267,8 +268,6 @@ _register(Primitive(
 def _fold_mod(kinds, a, b):
     if kinds == (INT_KIND, INT_KIND):
         return c_int_remainder(a, b)
-    if b == 0:
-        raise FaustEvaluationError("division by zero in '%'")
     return _f(np.fmod)(a, b)
 
 
@@ -462,6 +461,18 @@ def result_kind(op: str, kinds: Sequence[str]) -> str:
     return PRIMITIVES[op].result(tuple(kinds))
 
 
+def evaluate(op: str, kinds: Sequence[str], values: Sequence):
+    """op applied to Python numbers of the given kinds, with Faust's semantics."""
+    prim = PRIMITIVES[op]
+    if prim.operands == "float":
+        values = [float(v) for v in values]
+    elif prim.operands == "int":
+        values = [faust_int(v) for v in values]
+    elif prim.operands == "same" and _same_kind(kinds) == FLOAT_KIND:
+        values = [float(v) for v in values]
+    return prim.fold(tuple(kinds), *values)
+
+
 def apply(op: str, *args: Sig) -> Sig:
     """The node op(args), folded to a constant when every argument is constant."""
     prim = PRIMITIVES[op]
@@ -469,15 +480,8 @@ def apply(op: str, *args: Sig) -> Sig:
         raise TypeError(f"{op} takes {prim.arity} arguments, got {len(args)}")
     if prim.fold is not None and all(a.op == "const" for a in args):
         kinds = tuple(a.kind for a in args)
-        values = [a.value for a in args]
-        if prim.operands == "float":
-            values = [float(v) for v in values]
-        elif prim.operands == "int":
-            values = [faust_int(v) for v in values]
-        elif prim.operands == "same" and _same_kind(kinds) == FLOAT_KIND:
-            values = [float(v) for v in values]
-        value = prim.fold(kinds, *values)
-        return const(value, prim.result(kinds))
-    if op in ("%",) and args[1].op == "const" and args[1].value == 0:
-        raise FaustEvaluationError("division by zero in '%'")
+        return const(evaluate(op, kinds, [a.value for a in args]), prim.result(kinds))
+    if op in ("%", "fmod") and args[1].op == "const" and args[1].value == 0:
+        # the real compiler rejects a constant zero divisor
+        raise FaustEvaluationError(f"division by zero in '{op}'")
     return node(op, tuple(args))
