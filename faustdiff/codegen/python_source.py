@@ -12,7 +12,8 @@ from typing import List
 
 from ..signals.nodes import FLOAT_KIND, INT_KIND
 from ..signals.primitives import PRIMITIVES, _same_kind
-from .plan import Assign, DelayRead, DelayWrite, KernelPlan, Value
+from .plan import (Assign, DelayRead, DelayWrite, KernelPlan, LoopBlock, Table, TableRead,
+                   TableWrite, Value)
 
 _TEMPLATE = None
 
@@ -67,14 +68,14 @@ class _Renderer:
             return [selector] + [result_kind] * (len(kinds) - 1)
         return kinds
 
-    def assign(self, a: Assign) -> str:
+    def assign(self, a: Assign, counter: str) -> str:
         t = a.target
         if a.op == "input":
-            return f"{t.name} = {self.ftype}(inputs[{a.attr}, i])"
+            return f"{t.name} = {self.ftype}(inputs[{a.attr}, _i_{counter}])"
         if a.op == "param":
             return f"{t.name} = params[{a.attr}]"
         if a.op == "first":
-            return f"{t.name} = np.int32(1 if t == 0 else 0)"
+            return f"{t.name} = np.int32(1 if {counter} == 0 else 0)"
         wanted = self.operand_kinds(a.op, a.operands, t.kind)
         exprs = [self.cast(v, k) for v, k in zip(a.operands, wanted)]
         return f"{t.name} = {self.wrap(PRIMITIVES[a.op].emit(exprs, wanted), t.kind)}"
@@ -82,26 +83,55 @@ class _Renderer:
     def buffer(self, kind: str) -> str:
         return "fstate" if kind == FLOAT_KIND else "istate"
 
-    def delay_read(self, r: DelayRead) -> List[str]:
+    def delay_read(self, r: DelayRead, counter: str) -> List[str]:
         line = r.line
         if line.shift_register:
-            src = line.source.name if r.const_amount == 0 else line.shift_register[r.const_amount - 1].local.name
-            return [f"{r.target.name} = {src}"]
+            if r.const_amount == 0:
+                return [f"{r.target.name} = {line.source.name}"]
+            return [f"{r.target.name} = {line.shift_register[r.const_amount - 1].local.name}"]
+        lines = []
         if r.amount is None:
-            index = f"{line.offset} + ((t - {r.const_amount}) & {line.mask})"
-            lines = []
+            amount = str(r.const_amount)
         else:
             amount = f"{r.target.name}_amount"
-            lines = [f"{amount} = min(max(np.int64({r.amount.name}), 0), {line.max_delay})"]
-            index = f"{line.offset} + ((t - {amount}) & {line.mask})"
-        read = f"{self.buffer(line.kind)}[{index}]"
+            lines.append(f"{amount} = min(max(np.int64({r.amount.name}), 0), {line.max_delay})")
+        read = f"{self.buffer(line.kind)}[{line.offset} + (({counter} - {amount}) & {line.mask})]"
         if line.kind == INT_KIND:
             read = f"np.int32({read})"
         return lines + [f"{r.target.name} = {read}"]
 
-    def delay_write(self, w: DelayWrite) -> str:
+    def delay_write(self, w: DelayWrite, counter: str) -> str:
         line = w.line
-        return f"{self.buffer(line.kind)}[{line.offset} + (t & {line.mask})] = {w.value.name}"
+        return f"{self.buffer(line.kind)}[{line.offset} + ({counter} & {line.mask})] = {w.value.name}"
+
+    def table_slot(self, table: Table, index: Value) -> str:
+        return (f"{self.buffer(table.kind)}[{table.offset} + "
+                f"min(max(np.int64({index.name}), 0), {table.size - 1})]")
+
+    def table_read(self, r: TableRead) -> str:
+        read = self.table_slot(r.table, r.index)
+        if r.table.kind == INT_KIND:
+            read = f"np.int32({read})"
+        elif r.target.kind != r.table.kind:
+            read = f"{self.ftype}({read})"
+        return f"{r.target.name} = {read}"
+
+    def table_write(self, w: TableWrite) -> str:
+        value = w.value.name
+        if w.table.kind == FLOAT_KIND and w.value.kind == INT_KIND:
+            value = f"{self.ftype}({value})"
+        return f"{self.table_slot(w.table, w.index)} = {value}"
+
+    def statement(self, stmt, counter: str) -> List[str]:
+        if isinstance(stmt, Assign):
+            return [self.assign(stmt, counter)]
+        if isinstance(stmt, DelayRead):
+            return self.delay_read(stmt, counter)
+        if isinstance(stmt, DelayWrite):
+            return [self.delay_write(stmt, counter)]
+        if isinstance(stmt, TableRead):
+            return [self.table_read(stmt)]
+        return [self.table_write(stmt)]
 
     def load(self, local: Value, slot: int) -> str:
         if local.kind == INT_KIND:
@@ -111,44 +141,53 @@ class _Renderer:
     def store(self, local: Value, slot: int) -> str:
         return f"{self.buffer(local.kind)}[{slot}] = {local.name}"
 
+    def block(self, b: LoopBlock, length: str, per_sample: List[str], start: str) -> List[str]:
+        """The lines of one loop block: constants, control rate, state, the loop."""
+        c = b.counter
+        lines = [f"{v.name} = {self.literal(value, v.kind)}" for v, value in b.constants]
+        for stmt in b.control:
+            lines += self.statement(stmt, c)
+        scalars = [(st.local, st.slot) for st in b.rec_states]
+        for line in b.delay_lines:
+            scalars += [(st.local, st.slot) for st in line.shift_register]
+        lines += [self.load(v, slot) for v, slot in scalars]
+        lines.append(f"{c} = {start}")
+        body: List[str] = []
+        for stmt in b.loop_start + b.loop:
+            body += self.statement(stmt, c)
+        body += per_sample
+        # end of the sample: shift registers (oldest first), then recursion state
+        for line in b.delay_lines:
+            reg = line.shift_register
+            for k in range(len(reg) - 1, 0, -1):
+                body.append(f"{reg[k].local.name} = {reg[k - 1].local.name}")
+            if reg:
+                body.append(f"{reg[0].local.name} = {line.source.name}")
+        body += [f"{st.local.name} = {v.name}" for st, v in b.rec_updates]
+        body.append(f"{c} += 1")
+        lines.append(f"for _i_{c} in range({length}):")
+        lines += ["    " + x for x in body]
+        lines += [self.store(v, slot) for v, slot in scalars]
+        return lines
+
+
+def _indent(lines: List[str], spaces: int) -> str:
+    pad = " " * spaces
+    return "\n".join(pad + line for line in lines) if lines else pad + "pass"
+
 
 def render_source(plan: KernelPlan, precision: str = "double") -> str:
     r = _Renderer(precision)
-    constants = [f"{v.name} = {r.literal(value, v.kind)}" for v, value in plan.constants]
-    control = [r.assign(a) for a in plan.control]
-    scalars = [(st.local, st.slot) for st in plan.rec_states]
-    for line in plan.delay_lines:
-        scalars += [(st.local, st.slot) for st in line.shift_register]
-    load = [r.load(v, slot) for v, slot in scalars] + ["t = istate[0]"]
-    loop: List[str] = []
-    for stmt in plan.loop_start:
-        loop.append(r.delay_write(stmt))
-    for stmt in plan.loop:
-        if isinstance(stmt, Assign):
-            loop.append(r.assign(stmt))
-        elif isinstance(stmt, DelayRead):
-            loop.extend(r.delay_read(stmt))
-        else:
-            loop.append(r.delay_write(stmt))
-    loop += [f"outputs[{o}, i] = {v.name}" for o, v in plan.outputs]
-    loop += [f"tangents[{k}, {o}, i] = {v.name}" for k, o, v in plan.tangents]
-    # end of the sample: shift registers (oldest first), then recursion state
-    for line in plan.delay_lines:
-        reg = line.shift_register
-        for k in range(len(reg) - 1, 0, -1):
-            loop.append(f"{reg[k].local.name} = {reg[k - 1].local.name}")
-        if reg:
-            loop.append(f"{reg[0].local.name} = {line.source.name}")
-    loop += [f"{st.local.name} = {v.name}" for st, v in plan.rec_updates]
-    loop.append("t += 1")
-    store = [r.store(v, slot) for v, slot in scalars] + ["istate[0] = t"]
-
-    def block(lines, indent):
-        pad = " " * indent
-        return "\n".join(pad + line for line in lines) if lines else pad + "pass"
-
+    tables: List[str] = []
+    for init in plan.table_inits:
+        fill = [r.table_write(TableWrite(init.table, Value(init.block.counter, INT_KIND),
+                                          init.value))]
+        tables += r.block(init.block, str(init.table.size), fill, "0")
+    main_b = plan.main
+    per_sample = [f"outputs[{o}, _i_t] = {v.name}" for o, v in plan.outputs]
+    per_sample += [f"tangents[{k}, {o}, _i_t] = {v.name}" for k, o, v in plan.tangents]
+    main = r.block(main_b, "n", per_sample, "istate[0]") + ["istate[0] = t"]
     text = _template()
-    for key, lines, indent in (("$constants", constants, 4), ("$control", control, 4),
-                               ("$load", load, 4), ("$loop", loop, 8), ("$store", store, 4)):
-        text = text.replace(key, block(lines, indent))
+    text = text.replace("$tables", _indent(tables, 8))
+    text = text.replace("$main", _indent(main, 4))
     return text

@@ -10,6 +10,8 @@ partial derivatives; the operations with structure of their own are here, each a
 map of the argument tangents:
 - select2/select3: the tangent of the selected branch (the selector is piecewise
   constant);
+- rdtable: zero (its contents are fixed before the first sample and its index is an int);
+- rwtable: a parallel table of the tangents of the written values, read at the same index;
 - delay x@d: (dx/dp)@d. The amount is truncated to an int by `@`, so its own derivative
   is zero almost everywhere; fractional delays built from two `@` reads and
   interpolation weights (as `de.fdelay` does) get their exact derivative through the
@@ -24,7 +26,8 @@ from __future__ import annotations
 from typing import Dict, List, Optional, Sequence
 
 from ..signals.analysis import collect, infer_kinds, param_dependence
-from ..signals.nodes import INT_KIND, ParamSpec, RecGroup, Sig, const_float, delay, recref
+from ..signals.nodes import (FLOAT_KIND, INT_KIND, ParamSpec, RecGroup, Sig, TableSpec,
+                             const_float, delay, recref, rwtable)
 from ..signals.primitives import PRIMITIVES, apply
 
 Tangent = Optional[Sig]
@@ -100,6 +103,15 @@ class _Differentiator:
         ts = [self.tangent[id(a)] for a in s.args]
         if op == "delay":
             return None if ts[0] is None else delay(ts[0], s.args[1])
+        if op == "rdtable":
+            return None  # contents fixed at init time, index an int: piecewise constant
+        if op == "rwtable":
+            # a parallel table holds the tangents of the written values (zero at init)
+            windex, _, rindex = s.args
+            if ts[1] is None:
+                return None
+            spec = TableSpec(s.attr.size, FLOAT_KIND, init=const_float(0.0))
+            return rwtable(spec, windex, ts[1], rindex)
         if op == "select2":
             if ts[1] is None and ts[2] is None:
                 return None

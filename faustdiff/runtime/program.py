@@ -46,8 +46,12 @@ class _Kernel:
         self.state = None
 
     def reset(self):
-        self.state = (np.zeros(max(self.plan.float_state_size, 1), dtype=self.float_dtype),
-                      np.zeros(max(self.plan.int_state_size, 1), dtype=np.int64))
+        fstate = np.zeros(max(self.plan.float_state_size, 1), dtype=self.float_dtype)
+        istate = np.zeros(max(self.plan.int_state_size, 2), dtype=np.int64)
+        for table in self.plan.constant_tables:  # waveforms
+            target = fstate if table.kind == "float" else istate
+            target[table.offset:table.offset + table.size] = table.spec.values
+        self.state = (fstate, istate)
 
 
 class Program:

@@ -109,6 +109,10 @@ def infer_kinds(order: Sequence[Sig]) -> Dict[int, str]:
     def combine(s, kinds):
         if s.op == "delay":
             return kinds[0]
+        if s.op == "rdtable":
+            return s.attr.kind
+        if s.op == "rwtable":
+            return INT_KIND if (s.attr.kind, kinds[1]) == (INT_KIND, INT_KIND) else FLOAT_KIND
         return PRIMITIVES[s.op].result(tuple(kinds))
 
     return _fixpoint(order, leaf, combine, INT_KIND)
@@ -122,8 +126,12 @@ def infer_rates(order: Sequence[Sig]) -> Dict[int, int]:
             r = CONST
         elif s.op == "param":
             r = CONTROL
-        elif s.op in ("input", "recref", "delay", "first"):
+        elif s.op in ("input", "recref", "delay", "first", "rwtable"):
             r = AUDIO
+        elif s.op == "rdtable":
+            # the contents are fixed once the state is cleared: a read at a control-rate
+            # index is itself control rate
+            r = max(rates[id(s.args[0])], CONTROL)
         else:
             r = max((rates[id(a)] for a in s.args), default=CONST)
         rates[id(s)] = r
@@ -171,6 +179,10 @@ def interval_of(s: Sig, memo: Dict[int, Interval] = None) -> Interval:
         elif n.op == "delay":
             a = memo[id(n.args[0])]
             iv = (min(a[0], 0.0), max(a[1], 0.0))
+        elif n.op == "rdtable" and n.attr.values is not None:
+            iv = (min(n.attr.values), max(n.attr.values))
+        elif n.op in ("rdtable", "rwtable"):
+            iv = UNBOUNDED
         else:
             prim = PRIMITIVES[n.op]
             args = [memo[id(a)] for a in n.args]
@@ -179,6 +191,12 @@ def interval_of(s: Sig, memo: Dict[int, Interval] = None) -> Interval:
                 iv = UNBOUNDED
         memo[id(n)] = iv
     return memo[id(s)]
+
+
+def kind_of(s: Sig) -> str:
+    """The kind of one signal (a detached graph such as a table's init signal)."""
+    order, _ = collect([s])
+    return infer_kinds(order)[id(s)]
 
 
 def delay_bound(amount: Sig) -> Interval:

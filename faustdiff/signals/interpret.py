@@ -23,6 +23,7 @@ def interpret(outputs: Sequence[Sig], n: int, inputs: Optional[np.ndarray] = Non
     history: Dict[int, list] = {}  # delayed signal -> its past values, newest last
     delayed = {id(s.args[0]) for s in order if s.op == "delay"}
     rec_prev: Dict[tuple, object] = {}
+    tables: Dict[int, list] = {}  # rdtable: per TableSpec; rwtable: per node
     out = np.zeros((len(outputs), n))
     for t in range(n):
         values: Dict[int, object] = {}
@@ -47,6 +48,14 @@ def interpret(outputs: Sequence[Sig], n: int, inputs: Optional[np.ndarray] = Non
                     v = values[id(s.args[0])]
                 else:
                     v = past[-d] if d <= len(past) else (0 if kind == INT_KIND else 0.0)
+            elif op in ("rdtable", "rwtable"):
+                key = id(s.attr) if op == "rdtable" else id(s)
+                if key not in tables:
+                    tables[key] = _contents(s.attr)
+                table = tables[key]
+                if op == "rwtable":
+                    table[_clamp(values[id(s.args[0])], len(table))] = values[id(s.args[1])]
+                v = table[_clamp(values[id(s.args[-1])], len(table))]
             else:
                 v = evaluate(op, [kinds[id(a)] for a in s.args], [values[id(a)] for a in s.args])
             if kind == INT_KIND:
@@ -63,3 +72,16 @@ def interpret(outputs: Sequence[Sig], n: int, inputs: Optional[np.ndarray] = Non
                 g, i = s.attr
                 rec_prev[(id(g), i)] = values[id(g.bodies[i])]
     return out
+
+
+def _clamp(index, size: int) -> int:
+    return min(max(int(index), 0), size - 1)
+
+
+def _contents(spec) -> list:
+    if spec.values is not None:
+        return list(spec.values)
+    column = interpret([spec.init], spec.size)[0]
+    if spec.kind == INT_KIND:
+        return [int(v) for v in column]
+    return [float(v) for v in column]

@@ -17,6 +17,9 @@ Ops (see `primitives.py` for the meaning of each primitive op):
   recref  attr=(group, index)     previous sample of a recursive body
   delay   args=(x, amount)        x delayed by int(amount) samples (amount >= 0)
   first   no args                 1 on the first sample after a reset, else 0 (int)
+  rdtable args=(read index,)      attr=TableSpec: a read of a table fixed at init time
+  rwtable args=(write index, value, read index)  attr=TableSpec: each sample writes
+          value at the write index, then reads the read index (each node owns its table)
   <prim>  args=operands           any primitive of primitives.PRIMITIVES ('+', 'sin', ...)
 """
 from __future__ import annotations
@@ -48,6 +51,19 @@ class ParamSpec:
     def diff(self) -> bool:
         return any(k == "diff" and v.strip().lower() in ("1", "on", "true", "yes")
                    for k, v in self.metadata)
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """The contents of a table before the first sample: `size` values, either the first
+    `size` samples of the signal `init` (computed when the state is cleared, from its own
+    cleared state, as Faust does at init time) or the constants `values` (waveform).
+    `kind` is the kind of the stored values. Compared by identity of `init`."""
+
+    size: int
+    kind: str
+    init: Optional["Sig"] = None
+    values: Optional[Tuple[float, ...]] = None
 
 
 class RecGroup:
@@ -180,6 +196,14 @@ def delay(x: Sig, amount: Sig) -> Sig:
     if x.is_const and x.value == 0:
         return x
     return node("delay", (x, amount))
+
+
+def rdtable(spec: TableSpec, index: Sig) -> Sig:
+    return node("rdtable", (index,), spec)
+
+
+def rwtable(spec: TableSpec, windex: Sig, value: Sig, rindex: Sig) -> Sig:
+    return node("rwtable", (windex, value, rindex), spec)
 
 
 def format_sig(s: Sig, depth: int = 4) -> str:

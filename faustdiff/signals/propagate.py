@@ -7,6 +7,7 @@ signal per input. The five composition operators wire signals; `a ~ b` creates a
 """
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass
 from typing import Dict, List, Sequence, Tuple
@@ -15,8 +16,9 @@ from .. import boxes as B
 from ..errors import FaustArityError, FaustDiffError, FaustEvaluationError, FaustResourceError
 from . import foreign
 from .labels import split_label
-from .nodes import (ParamSpec, RecGroup, Sig, const, const_float, const_int, delay, first_sample,
-                    input_sig, param_sig, recref)
+from .analysis import collect, kind_of
+from .nodes import (FLOAT_KIND, INT_KIND, ParamSpec, RecGroup, Sig, TableSpec, const, const_float,
+                    const_int, delay, first_sample, input_sig, param_sig, rdtable, recref, rwtable)
 from .primitives import apply
 
 
@@ -39,6 +41,14 @@ def propagate(box: B.Box, sample_rate: int = 44100) -> Propagated:
     finally:
         sys.setrecursionlimit(old_limit)
     return Propagated(tuple(outputs), ins, tuple(walker.params))
+
+
+DEFAULT_MAX_TABLE = 1 << 24
+
+
+def max_table_size() -> int:
+    value = os.environ.get("FAUSTDIFF_MAX_TABLE")
+    return int(value) if value else DEFAULT_MAX_TABLE
 
 
 def _group_name(label: str) -> str:
@@ -139,10 +149,29 @@ class _Propagator:
 
             lo, hi = interval_of(inputs[0])
             return [const_float(lo if name == "lowest" else hi)]
-        if name in ("rdtable", "rwtable"):
-            raise FaustEvaluationError(f"'{name}' is not supported by this version of faustdiff",
-                                       box.span)
+        if name == "rdtable":
+            size, init, index = inputs
+            return [rdtable(self._table_spec(size, init), apply("int", index))]
+        if name == "rwtable":
+            size, init, windex, value, rindex = inputs
+            return [rwtable(self._table_spec(size, init), apply("int", windex), value,
+                            apply("int", rindex))]
         return [apply(name, *inputs)]
+
+    def _table_spec(self, size: Sig, init: Sig) -> TableSpec:
+        if size.op != "const" or int(size.value) <= 0:
+            raise FaustEvaluationError("the size of a table must be a positive compile-time number")
+        n = int(size.value)
+        if n > max_table_size():
+            raise FaustResourceError(
+                f"a table of {n} values exceeds the limit of {max_table_size()} "
+                f"(set FAUSTDIFF_MAX_TABLE to raise it)")
+        order, _ = collect([init])
+        if any(s.op in ("input", "param") for s in order):
+            raise FaustEvaluationError(
+                "the contents of a table are computed before the first sample: they cannot "
+                "depend on inputs or widgets")
+        return TableSpec(n, kind_of(init), init=init)
 
     # -- user interface
     def _BWidget(self, box, inputs, path):
@@ -173,8 +202,15 @@ class _Propagator:
             f"unknown foreign {box.kind} '{box.name}' (faustdiff knows fSamplingFreq)", box.span)
 
     def _BWaveform(self, box, inputs, path):
-        raise FaustEvaluationError("'waveform' is not supported by this version of faustdiff",
-                                   box.span)
+        n = len(box.values)
+        kind = INT_KIND if box.is_int else FLOAT_KIND
+        spec = TableSpec(n, kind, values=tuple(box.values))
+        # the second output plays the values cyclically from the first sample on:
+        # a counter c = (c' + 1) % n is 1 on the first sample, so the position is c - 1 mod n
+        counter = RecGroup(1)
+        counter.bodies = (apply("%", apply("+", recref(counter, 0), const_int(1)), const_int(n)),)
+        position = apply("%", apply("+", counter.bodies[0], const_int(n - 1)), const_int(n))
+        return [const_int(n), rdtable(spec, position)]
 
     def _BSoundfile(self, box, inputs, path):
         raise FaustEvaluationError("'soundfile' is not supported by this version of faustdiff",
