@@ -126,3 +126,18 @@ def test_tables_match_interpreter():
     y1 = prog.render(x, params={"a": 0.3 + 1e-6})
     y0 = prog.render(x, params={"a": 0.3 - 1e-6})
     np.testing.assert_allclose(dy["a"], (y1 - y0) / 2e-6, atol=1e-6)
+
+
+def test_state_updates_are_simultaneous():
+    # y0 = y1', y1 = y0' + y1' + impulse: Fibonacci, where body 0 is body 1's past value
+    g = RecGroup(2)
+    impulse = apply("-", const(1), delay(const(1), const(1)))
+    g.bodies = (recref(g, 1), apply("+", apply("+", recref(g, 0), recref(g, 1)), impulse))
+    # and a body that is a shift register's value
+    h = RecGroup(1)
+    h.bodies = (delay(apply("+", input_sig(0), recref(h, 0)), const(1)),)
+    prog = Program(Propagated((g.bodies[0], h.bodies[0]), 1, ()))
+    x = np.ones((1, 8))
+    y = prog.render(x)
+    assert list(y[0]) == [0, 1, 1, 2, 3, 5, 8, 13]
+    np.testing.assert_array_equal(y, interpret((g.bodies[0], h.bodies[0]), 8, x))

@@ -156,14 +156,19 @@ class _Renderer:
         for stmt in b.loop_start + b.loop:
             body += self.statement(stmt, c)
         body += per_sample
-        # end of the sample: shift registers (oldest first), then recursion state
+        # end of the sample: every state scalar takes its next value at once (a body may
+        # itself be another state scalar, so the updates must not see each other)
+        updates = [(st.local.name, v.name) for st, v in b.rec_updates]
         for line in b.delay_lines:
             reg = line.shift_register
-            for k in range(len(reg) - 1, 0, -1):
-                body.append(f"{reg[k].local.name} = {reg[k - 1].local.name}")
+            updates += [(reg[k].local.name, reg[k - 1].local.name) for k in range(1, len(reg))]
             if reg:
-                body.append(f"{reg[0].local.name} = {line.source.name}")
-        body += [f"{st.local.name} = {v.name}" for st, v in b.rec_updates]
+                updates.append((reg[0].local.name, line.source.name))
+        if updates:
+            targets = ", ".join(t for t, _ in updates)
+            sources = ", ".join(s for _, s in updates)
+            body.append(f"{targets} = {sources}" if len(updates) == 1 else
+                        f"({targets},) = ({sources},)")
         body.append(f"{c} += 1")
         lines.append(f"for _i_{c} in range({length}):")
         lines += ["    " + x for x in body]
