@@ -164,11 +164,13 @@ class _Renderer:
             updates += [(reg[k].local.name, reg[k - 1].local.name) for k in range(1, len(reg))]
             if reg:
                 updates.append((reg[0].local.name, line.source.name))
-        if updates:
-            targets = ", ".join(t for t, _ in updates)
-            sources = ", ".join(s for _, s in updates)
-            body.append(f"{targets} = {sources}" if len(updates) == 1 else
-                        f"({targets},) = ({sources},)")
+        targets = {t for t, _ in updates}
+        saved = {}
+        for _, src in updates:
+            if src in targets and src not in saved:
+                saved[src] = f"{src}_prev"
+                body.append(f"{saved[src]} = {src}")
+        body += [f"{t} = {saved.get(src, src)}" for t, src in updates]
         body.append(f"{c} += 1")
         lines.append(f"for _i_{c} in range({length}):")
         lines += ["    " + x for x in body]
