@@ -1,0 +1,248 @@
+"""The `faustdiff` command line: train, verify, render, plot.
+
+A thin click layer: it parses options, calls the drivers in `faustdiff.drivers`, and
+prints. Every `FaustDiffError` is reported as its formatted message (file:line:col, the
+source line, a caret) on stderr with exit status 2 and no traceback; the global `--debug`
+option lets it propagate instead, traceback and all.
+"""
+from __future__ import annotations
+
+import sys
+from typing import Optional
+
+import click
+
+from faustdiff.errors import FaustDiffError
+
+PRECISION = click.Choice(["single", "double"])
+EXIT_USER_ERROR = 2
+
+
+class FaustDiffGroup(click.Group):
+    """A click group that turns faustdiff's user errors into one message and exit status 2."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except FaustDiffError as error:
+            if ctx.params.get("debug"):
+                raise
+            click.echo(error.format(), err=True)
+            ctx.exit(EXIT_USER_ERROR)
+
+
+@click.group(cls=FaustDiffGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True,
+              help="Show the full Python traceback of an error instead of a one-line message.")
+@click.version_option(package_name="faustdiff")
+def cli(debug: bool) -> None:
+    """faustdiff: compile Faust programs with forward-mode derivatives, fit their
+    [diff:1] parameters by gradient descent, and check the derivatives."""
+
+
+def import_dir_option(f):
+    return click.option("-I", "--import-dir", "import_dirs", multiple=True,
+                        type=click.Path(file_okay=False),
+                        help="Extra folder to search for imported Faust libraries "
+                             "(repeatable).")(f)
+
+
+def sample_rate_option(f):
+    return click.option("--sample-rate", type=click.IntRange(min=1), default=None,
+                        help="Sample rate in Hz given to the programs (ma.SR). Default: the "
+                             "audio input's rate, else 44100.")(f)
+
+
+def precision_option(f):
+    return click.option("--precision", type=PRECISION, default="double", show_default=True,
+                        help="Floating-point precision of the compiled programs "
+                             "(single matches Faust's default float).")(f)
+
+
+# ----------------------------------------------------------------------------- train
+
+@cli.command()
+@click.option("--input", "input_path", metavar="IN",
+              help="Input signal: a .dsp program without inputs (rendered) or an audio file. "
+                   "Not needed when DIFF and GT have no inputs.")
+@click.option("--gt", "gt_path", required=True, metavar="GT",
+              help="Ground truth: a .dsp program fed with IN, or an audio file of the target.")
+@click.option("--diff", "diff_path", required=True, metavar="DIFF",
+              help="The .dsp program to train; its sliders marked [diff:1] are learned.")
+@click.option("-lf", "--lossfunction", "loss", type=click.Choice(["l1", "l2"]), default="l2",
+              show_default=True,
+              help="Per-sample loss: l2 = squared difference, l1 = absolute difference "
+                   "(summed over outputs).")
+@click.option("-lr", "--learningrate", "learning_rate", type=float, default=0.1,
+              show_default=True, help="Learning rate: each step moves p by -rate * dloss/dp.")
+@click.option("--iterations", type=click.IntRange(min=1), default=10000, show_default=True,
+              help="Maximum number of iterations; each one processes one sample.")
+@click.option("--sensitivity", type=float, default=1e-7, show_default=True,
+              help="No update while the loss is at or below this; more than 20 such "
+                   "iterations in a row stop the training early.")
+@click.option("--no-early-stop", is_flag=True,
+              help="Run all iterations even when the loss stays below the sensitivity.")
+@click.option("--clamp", is_flag=True,
+              help="Keep each parameter within its slider's [min, max] (Faust does not).")
+@click.option("--csv", "csv_path", default="loss.csv", show_default=True, metavar="PATH",
+              help="Where to write the per-iteration loss, gradients and values.")
+@click.option("--no-csv", is_flag=True, help="Do not write the CSV file.")
+@click.option("-q", "--quiet", is_flag=True,
+              help="Print only the summary, not the per-iteration table.")
+@sample_rate_option
+@precision_option
+@import_dir_option
+def train(input_path, gt_path, diff_path, loss, learning_rate, iterations, sensitivity,
+          no_early_stop, clamp, csv_path, no_csv, quiet, sample_rate, precision, import_dirs):
+    """Fit DIFF's [diff:1] parameters to GT by per-sample gradient descent.
+
+    Each iteration renders one sample of IN through GT and DIFF (state carries over),
+    computes that sample's loss and its gradient from DIFF's derivatives, and updates the
+    parameters, like Faust's autodiff architecture.
+    """
+    from faustdiff.drivers import train as training
+
+    options = training.TrainOptions(loss=loss, learning_rate=learning_rate,
+                                    iterations=iterations, sensitivity=sensitivity,
+                                    early_stop=not no_early_stop, clamp=clamp)
+    options.check()
+    setup = training.prepare(diff_path, gt_path, input_path, iterations, sample_rate,
+                             import_dirs, precision)
+    click.echo(f"Learning rate: {learning_rate:g}   Loss: {loss}   "
+               f"Sensitivity: {sensitivity:g}   Sample rate: {setup.sample_rate} Hz")
+    for p in setup.diff.diff_params:
+        click.echo(f"Learnable parameter: {p.label}, initial value: {p.init:.10g}")
+    csv_log = None if no_csv else training.CsvLog(csv_path)
+    # Plain buffered writes to stdout: no per-row flush, so the table costs little.
+    table = None if quiet else training.ConsoleTable(sys.stdout)
+    observers = [obs for obs in (table, csv_log) if obs is not None]
+    try:
+        result = training.train(setup.diff, setup.ground_truth, setup.input_signal, options,
+                                observers)
+    finally:
+        if csv_log is not None:
+            csv_log.close()     # also when training fails: keep the rows written so far
+    for note in result.notes:
+        click.echo(f"note: {note}", err=True)
+    click.echo(training.format_summary(result))
+    if not no_csv:
+        click.echo(f"  CSV:         {csv_path}")
+
+
+# ----------------------------------------------------------------------------- verify
+
+@cli.command()
+@click.option("--input", "input_path", metavar="IN",
+              help="Input signal: a .dsp program without inputs or an audio file. Not needed "
+                   "when DIFF has no inputs.")
+@click.option("--diff", "diff_path", required=True, metavar="DIFF",
+              help="The .dsp program whose [diff:1] derivatives are checked.")
+@click.option("-e", "--epsilon", type=float, default=None,
+              help="Finite-difference step. Default: 1e-6 forward / 1e-5 central in double "
+                   "precision, 1e-3 / 5e-3 in single (about sqrt and cube root of the "
+                   "rounding unit).")
+@click.option("-n", "--iterations", "samples", type=click.IntRange(min=1), default=100,
+              show_default=True, help="Number of samples to compare (from the start).")
+@click.option("--central", is_flag=True,
+              help="Use central differences (y(p+e) - y(p-e)) / 2e instead of forward ones.")
+@click.option("--tolerance", type=click.FloatRange(min=0), default=None,
+              help="Exit with status 1 if a parameter's mean relative error exceeds this.")
+@click.option("-q", "--quiet", is_flag=True, help="Print only the summary.")
+@sample_rate_option
+@precision_option
+@import_dir_option
+def verify(input_path, diff_path, epsilon, samples, central, tolerance, quiet, sample_rate,
+           precision, import_dirs):
+    """Compare DIFF's autodiff derivatives with finite differences.
+
+    Renders the first N samples of DIFF with its derivatives and, for each [diff:1]
+    parameter, the finite difference over the same samples (each from a cleared state),
+    then prints per sample the autodiff value, the finite difference, |delta| and the
+    relative error |delta| / max(|autodiff|, |finite diff|, floor) (floor = 1e-6 times
+    the parameter's largest derivative over the run), and per parameter the mean and
+    standard deviation of |delta| and the mean relative error.
+    """
+    from faustdiff.drivers import verify as verifying
+
+    result = verifying.verify_files(diff_path, input_path, samples, epsilon, central,
+                                    sample_rate, import_dirs, precision)
+    for note in result.notes:
+        click.echo(f"note: {note}", err=True)
+    if not quiet:
+        for check in result.checks:
+            click.echo(verifying.format_table(check, result.num_outputs))
+            click.echo()
+    click.echo(verifying.format_summary(result, tolerance))
+    if tolerance is not None and result.failures(tolerance):
+        names = ", ".join(c.label for c in result.failures(tolerance))
+        click.echo(f"mean relative error above {tolerance:g} for: {names}", err=True)
+        sys.exit(1)
+
+
+# ----------------------------------------------------------------------------- render
+
+@cli.command()
+@click.argument("file", metavar="FILE")
+@click.option("-i", "--input", "input_path", metavar="IN",
+              help="Input signal: an audio file or a .dsp program without inputs.")
+@click.option("-o", "--output", "output_path", required=True, metavar="OUT.wav",
+              help="Audio file to write the program's outputs to (32-bit float).")
+@click.option("-n", "--samples", type=click.IntRange(min=1), default=None,
+              help="Number of samples to render. Default: the input's length, else one "
+                   "second.")
+@click.option("--param", "params", multiple=True, metavar="LABEL=VALUE",
+              help="Set a parameter by label or path (repeatable).")
+@click.option("--tangents", "tangents_path", metavar="OUT_T.wav", default=None,
+              help="Also write the derivative channels: for each [diff:1] parameter in "
+                   "declaration order, d(output)/d(parameter) for every output.")
+@sample_rate_option
+@precision_option
+@import_dir_option
+def render(file, input_path, output_path, samples, params, tangents_path, sample_rate,
+           precision, import_dirs):
+    """Render the Faust program FILE to an audio file."""
+    from faustdiff.drivers import signals_io
+
+    values = signals_io.parse_param_assignments(params)
+    result = signals_io.render_program(file, input_path, samples, values,
+                                       tangents=tangents_path is not None,
+                                       sample_rate=sample_rate, import_dirs=import_dirs,
+                                       precision=precision)
+    signals_io.write_audio(output_path, result.output, result.sample_rate)
+    n = result.output.shape[1]
+    click.echo(f"wrote {output_path}: {result.output.shape[0]} channel(s), {n} samples "
+               f"at {result.sample_rate} Hz")
+    if tangents_path is not None:
+        signals_io.write_audio(tangents_path, result.tangents, result.sample_rate)
+        click.echo(f"wrote {tangents_path}: channels {', '.join(result.tangent_channels)}")
+
+
+# ----------------------------------------------------------------------------- plot
+
+@cli.command()
+@click.argument("csv_path", metavar="CSV")
+@click.option("-o", "--output", "png_path", required=True, metavar="PNG",
+              help="Image file to write.")
+def plot(csv_path, png_path):
+    """Plot a training CSV (as written by `faustdiff train`): loss and parameters."""
+    from faustdiff.drivers import signals_io
+    from faustdiff.drivers.plotting import plot_training_csv
+    from faustdiff.errors import FaustRuntimeError
+
+    signals_io.require_file(csv_path, "CSV")
+    try:
+        plot_training_csv(csv_path, png_path)
+    except ValueError as e:     # the plotter's word for a CSV it cannot use
+        raise FaustRuntimeError(f"cannot plot {csv_path}: {e}") from None
+    except OSError as e:
+        raise FaustRuntimeError(f"cannot write {png_path}: {e.strerror or e}") from None
+    click.echo(f"wrote {png_path}")
+
+
+def main(argv: Optional[list] = None) -> None:
+    """Console-script entry point."""
+    cli.main(args=argv, prog_name="faustdiff")
+
+
+if __name__ == "__main__":
+    main()
