@@ -1,0 +1,4 @@
+"""Front end: Faust source text to the syntax tree of `faustdiff.parse.ast`."""
+from .parser import parse_file, parse_string
+
+__all__ = ["parse_string", "parse_file"]

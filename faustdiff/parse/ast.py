@@ -351,3 +351,16 @@ class Module:
 
     statements: Tuple[Statement, ...]
     file: str = "<string>"
+
+
+# ---------------------------------------------------------------- added by the parser
+@dataclass(frozen=True)
+class Modulation:
+    """`["label": modulator, "other" -> body]`: widget modulation (recent Faust versions).
+
+    Each target is `(label, modulator)`: the path of a widget inside `body`, and the
+    circuit that modulates it, or None when the widget becomes an extra input."""
+
+    targets: Tuple[Tuple[str, Optional[Expr]], ...]
+    body: Expr
+    span: Span = _span()
