@@ -1,4 +1,4 @@
-"""The `faustdiff` command line: train, verify, render, plot.
+"""The `faustdiff` command line: train, verify, render, diff, plot.
 
 A thin click layer: it parses options, calls the drivers in `faustdiff.drivers`, and
 prints. Every `FaustDiffError` is reported as its formatted message (file:line:col, the
@@ -218,6 +218,42 @@ def render(file, input_path, output_path, samples, params, tangents_path, sample
 
 
 # ----------------------------------------------------------------------------- plot
+
+@cli.command("diff")
+@click.argument("file", metavar="FILE")
+@click.option("-d", "--details", is_flag=True,
+              help="Print, for each [diff:1] parameter, the definitions that compute its "
+                   "derivative, step by step.")
+@click.option("-o", "--output", "output_path", metavar="OUT.dsp", default=None,
+              help="Write the derivative program as plain Faust source: its outputs are the "
+                   "program's outputs followed, parameter by parameter, by the derivative of "
+                   "every output.")
+@sample_rate_option
+@import_dir_option
+def diff_command(file, details, output_path, sample_rate, import_dirs):
+    """Differentiate FILE with respect to its [diff:1] parameters.
+
+    Example: faustdiff diff examples/recursion/diff.dsp -o recursion_diff.dsp
+    """
+    import faustdiff
+    from faustdiff.drivers.derivative import derivative_details, derivative_source
+    from faustdiff.drivers.signals_io import write_text_file
+
+    prog = faustdiff.compile_file(file, sample_rate=sample_rate or 44100,
+                                  import_dirs=import_dirs)
+    if not prog.diff_params:
+        raise faustdiff.FaustDiffError(
+            f"{file} has no parameter marked [diff:1]: nothing to differentiate")
+    if details:
+        click.echo(derivative_details(prog))
+    if output_path:
+        write_text_file(output_path, derivative_source(prog))
+        click.echo(f"wrote {output_path}: {prog.num_outputs} outputs + "
+                   f"{prog.num_outputs * len(prog.diff_params)} derivative outputs "
+                   f"({', '.join(p.label for p in prog.diff_params)})", err=True)
+    if not details and not output_path:
+        click.echo(derivative_source(prog), nl=False)
+
 
 @cli.command()
 @click.argument("csv_path", metavar="CSV")

@@ -76,6 +76,14 @@ def write_audio(path: str, signal: np.ndarray, sample_rate: int) -> None:
         raise FaustRuntimeError(f"cannot write audio file {path}: {e}") from None
 
 
+def write_text_file(path: str, text: str) -> None:
+    try:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+    except OSError as e:
+        raise FaustRuntimeError(f"cannot write {path}: {e.strerror}") from None
+
+
 def audio_sample_rate(path: Optional[str]) -> Optional[int]:
     """The sample rate of an audio file, or None for a program or no path at all."""
     if path is None or is_dsp_path(path):

@@ -70,6 +70,7 @@ class Program:
             for s in self._specs]
         self.diff_params: List[Param] = [p for p in self.params if p.diff]
         self._kernels: Dict[str, _Kernel] = {}
+        self._tangents = None
 
     # ----------------------------------------------------------------- shape
     @property
@@ -80,16 +81,26 @@ class Program:
     def num_outputs(self) -> int:
         return len(self._graph.outputs)
 
+    # ----------------------------------------------------------------- graphs
+    @property
+    def output_signals(self) -> List:
+        """The signal graph of each output."""
+        return list(self._graph.outputs)
+
+    @property
+    def tangent_signals(self) -> List[List]:
+        """tangent_signals[k][o]: the signal of d output o / d diff_params[k] (None: zero)."""
+        if self._tangents is None:
+            self._tangents = differentiate(self.output_signals, [s for s in self._specs if s.diff])
+        return self._tangents
+
     # ----------------------------------------------------------------- kernels
     def _kernel(self, with_tangents: bool) -> _Kernel:
         key = "jvp" if with_tangents else "render"
         kernel = self._kernels.get(key)
         if kernel is None:
-            outputs = list(self._graph.outputs)
-            tangents = []
-            if with_tangents:
-                diff_specs = [s for s in self._specs if s.diff]
-                tangents = differentiate(outputs, diff_specs)
+            outputs = self.output_signals
+            tangents = self.tangent_signals if with_tangents else []
             plan = plan_kernel(outputs, tangents, self._specs)
             kernel = _Kernel(render_source(plan, self.precision), plan, self.precision)
             self._kernels[key] = kernel
