@@ -52,7 +52,7 @@ def test_relative_error_floor_at_near_zero_derivative():
 
 
 def test_default_epsilons():
-    assert verifying.default_epsilon(central=False) == 1e-6
+    assert verifying.default_epsilon(central=False) == 1e-8
     assert verifying.default_epsilon(central=True) == 1e-5
     assert verifying.default_epsilon(central=False, precision="single") == 1e-3
 

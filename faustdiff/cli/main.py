@@ -138,7 +138,7 @@ def train(input_path, gt_path, diff_path, loss, learning_rate, iterations, sensi
 @click.option("--diff", "diff_path", required=True, metavar="DIFF",
               help="The .dsp program whose [diff:1] derivatives are checked.")
 @click.option("-e", "--epsilon", type=float, default=None,
-              help="Finite-difference step. Default: 1e-6 forward / 1e-5 central in double "
+              help="Finite-difference step. Default: 1e-8 forward / 1e-5 central in double "
                    "precision, 1e-3 / 5e-3 in single (about sqrt and cube root of the "
                    "rounding unit).")
 @click.option("-n", "--iterations", "samples", type=click.IntRange(min=1), default=100,

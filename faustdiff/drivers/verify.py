@@ -13,8 +13,8 @@ this removes the representation error of p ± ε from the comparison.
 
 Default ε (`default_epsilon`): a forward difference has truncation error ~ε and rounding
 error ~u/ε (u the unit roundoff), a central one ~ε² and ~u/ε, so the balanced steps are
-~√u and ~∛u. For float64 (u ≈ 2.2e-16) that is 1.5e-8 and 6e-6; we use 1e-6 forward
-(truncation then dominates and stays small, rounding noise ≈ 2e-10) and 1e-5 central.
+~√u and ~∛u. For float64 (u ≈ 2.2e-16) that is 1.5e-8 and 6e-6; we use 1e-8 forward
+(truncation and rounding errors both near 1e-8 relative) and 1e-5 central.
 For float32 (u ≈ 1.2e-7): 1e-3 forward (Faust's verifier's default) and 5e-3 central.
 
 Relative error, per sample: |ad − fd| / max(|ad|, |fd|, floor), where floor is 1e-6 times
@@ -41,7 +41,7 @@ TINY = 1e-300
 def default_epsilon(central: bool, precision: str = "double") -> float:
     if precision == "single":
         return 5e-3 if central else 1e-3
-    return 1e-5 if central else 1e-6
+    return 1e-5 if central else 1e-8
 
 
 @dataclass
