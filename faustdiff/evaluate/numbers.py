@@ -1,0 +1,128 @@
+"""Compile-time numbers inside the evaluator.
+
+Faust reduces a box to a number in three places: where a number is required (`par`
+counts, widget ranges, route descriptions, `%i` labels), when a function argument or a
+pattern-matched argument denotes a constant (`f(2+3)` binds 5), and when a numeric tuple
+feeds an arithmetic primitive (`2, 3 : +` is 5). All three use
+`faustdiff.signals.constant.box_constant`, so compile-time and run-time arithmetic are one.
+
+`evaluate` has no sample rate: like Faust, it does not treat the sample rate (a foreign
+constant), widgets or foreign functions as compile-time numbers.
+"""
+from __future__ import annotations
+
+import math
+from typing import Optional, Union
+
+from .. import boxes as B
+from ..errors import FaustDiffError, FaustEvaluationError, Span
+from ..signals.constant import box_constant
+from .values import PatternVar, Slot
+
+Number = Union[int, float]
+
+# primitives whose output on constant inputs is a constant the folder may compute
+_NOT_FOLDABLE_PRIMS = frozenset(("rdtable", "rwtable"))
+
+
+class Numbers:
+    """Interned number boxes and memoised constant folding for one evaluation."""
+
+    def __init__(self):
+        self._ints = {}
+        self._reals = {}
+        self._foldable = {}  # id(box) -> (box, reason or None)
+        self._constant = {}  # id(box) -> (box, number box or None)
+
+    # -- interned numbers: equal numbers are the same box, so bindings of equal numbers
+    # -- share their layer (see env.Env.bind)
+    def number(self, value: Number) -> B.Box:
+        if isinstance(value, bool):
+            value = int(value)
+        if isinstance(value, int):
+            box = self._ints.get(value)
+            if box is None:
+                box = self._ints[value] = B.BInt(value)
+            return box
+        value = float(value)
+        key = value.hex() if not math.isnan(value) else "nan"
+        box = self._reals.get(key)
+        if box is None:
+            box = self._reals[key] = B.BReal(value)
+        return box
+
+    # -- what may be folded
+    def not_foldable_reason(self, box: B.Box) -> Optional[str]:
+        """Why `box` can never be a compile-time number (None when it might be)."""
+        hit = self._foldable.get(id(box))
+        if hit is not None and hit[0] is box:
+            return hit[1]
+        reason = self._reason(box)
+        self._foldable[id(box)] = (box, reason)
+        return reason
+
+    def _reason(self, box):
+        t = type(box)
+        if t in (B.BInt, B.BReal, B.BWire, B.BCut, B.BRoute):
+            return None
+        if t is B.BPrim:
+            return f"'{box.name}'" if box.name in _NOT_FOLDABLE_PRIMS else None
+        if t in (B.BSeq, B.BPar, B.BSplit, B.BMerge, B.BRec):
+            return self.not_foldable_reason(box.a) or self.not_foldable_reason(box.b)
+        if t is B.BGroup:
+            return self.not_foldable_reason(box.body)
+        if t is B.BWidget or t is B.BBargraph:
+            return f"the widget '{box.label}'"
+        if t is B.BForeignConstant:
+            if box.name == "fSamplingFreq":
+                return "the sample rate"
+            return f"the foreign {box.kind} '{box.name}'"
+        if t is B.BForeignFunction:
+            return f"the foreign function '{box.name}'"
+        if t is B.BSoundfile:
+            return "a soundfile"
+        if t is B.BWaveform:
+            return "a waveform"
+        if t is Slot or t is PatternVar:
+            return "a function argument"
+        return type(box).__name__
+
+    # -- folding
+    def try_constant(self, box: B.Box) -> Optional[B.Box]:
+        """The number box `box` denotes, or None (Faust's isBoxNumeric)."""
+        t = type(box)
+        if t is B.BInt or t is B.BReal:
+            return box
+        hit = self._constant.get(id(box))
+        if hit is not None and hit[0] is box:
+            return hit[1]
+        result = None
+        # the reason check comes first: it also rejects pattern boxes, whose compositions
+        # need not have consistent arities
+        if self.not_foldable_reason(box) is None and box.arity() == (0, 1):
+            try:
+                result = self.number(box_constant(box))
+            except FaustDiffError:
+                result = None
+        self._constant[id(box)] = (box, result)
+        return result
+
+    def require(self, box: B.Box, what: str, span: Span) -> Number:
+        """The number `box` denotes; a FaustEvaluationError about `what` when it has none."""
+        t = type(box)
+        if t is B.BInt or t is B.BReal:
+            return box.value
+        ins, outs = box.arity()
+        if (ins, outs) != (0, 1):
+            raise FaustEvaluationError(
+                f"{what} must be a compile-time number, but it is a block diagram with "
+                f"{ins} inputs and {outs} outputs", span)
+        reason = self.not_foldable_reason(box)
+        if reason is not None:
+            raise FaustEvaluationError(
+                f"{what} must be a compile-time number, but it depends on {reason}", span)
+        try:
+            return box_constant(box)
+        except FaustDiffError as e:
+            raise FaustEvaluationError(f"{what} must be a compile-time number: {e.message}",
+                                       span) from None
