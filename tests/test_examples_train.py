@@ -1,8 +1,10 @@
-"""The bundled examples: with default settings `train` recovers every hidden value (all
-but `delay`, whose integer delay has a zero gradient almost everywhere), and `verify`
-finds the derivatives within 1e-6 of finite differences."""
+"""The bundled examples: with default settings `train` recovers every hidden value, and
+`verify` finds the derivatives within 1e-6 of finite differences (all but `delay`, whose
+gradient is a documented one-sample-difference surrogate of a piecewise-constant
+function: finite differences see zero there)."""
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from faustdiff.drivers import train as training
@@ -23,7 +25,7 @@ def hidden_values() -> dict:
     return table
 
 
-@pytest.mark.parametrize("name", [n for n in NAMES if n != "delay"])
+@pytest.mark.parametrize("name", NAMES)
 def test_example_converges_with_default_settings(name):
     setup = training.prepare(str(EXAMPLES / name / "diff.dsp"), str(EXAMPLES / name / "gt.dsp"),
                              str(EXAMPLES / "noise.dsp"))
@@ -33,15 +35,18 @@ def test_example_converges_with_default_settings(name):
         assert result.values[label] == pytest.approx(hidden, abs=0.01 * (param.max - param.min)), label
 
 
-def test_delay_example_does_not_move():
+def test_delay_surrogate_is_a_one_sample_difference():
     setup = training.prepare(str(EXAMPLES / "delay" / "diff.dsp"), str(EXAMPLES / "delay" / "gt.dsp"),
-                             str(EXAMPLES / "noise.dsp"), iterations=500)
-    result = training.train(setup.diff, setup.ground_truth, setup.input_signal,
-                            training.TrainOptions(iterations=500))
-    assert result.final_values == result.initial_values
+                             str(EXAMPLES / "noise.dsp"), iterations=64)
+    x = setup.input_signal
+    _, dy = setup.diff.jvp(x, params={"delay": 2.0})
+    want = np.zeros_like(x)
+    want[0, 3:] = x[0, :-3]
+    want[0, 2:] -= x[0, :-2]
+    np.testing.assert_allclose(dy["delay"], want, atol=1e-15)
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", [n for n in NAMES if n != "delay"])
 def test_example_derivatives_match_finite_differences(name):
     result = verifying.verify_files(str(EXAMPLES / name / "diff.dsp"), str(EXAMPLES / "noise.dsp"))
     for check in result.checks:

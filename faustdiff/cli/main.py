@@ -53,6 +53,15 @@ def sample_rate_option(f):
                              "audio input's rate, else 44100.")(f)
 
 
+def smooth_option(f):
+    return click.option("--smooth", is_flag=True,
+                        help="Smooth derivatives through discrete steps: where an int cast "
+                             "feeds a table index or a delay amount, use the local slope of "
+                             "the table or the delayed signal instead of zero (a "
+                             "straight-through estimate; useful for os.osc and integer "
+                             "delays).")(f)
+
+
 def precision_option(f):
     return click.option("--precision", type=PRECISION, default="double", show_default=True,
                         help="Floating-point precision of the compiled programs "
@@ -148,11 +157,12 @@ def train(input_path, gt_path, diff_path, loss, learning_rate, iterations, sensi
 @click.option("--tolerance", type=click.FloatRange(min=0), default=None,
               help="Exit with status 1 if a parameter's mean relative error exceeds this.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only the summary.")
+@smooth_option
 @sample_rate_option
 @precision_option
 @import_dir_option
-def verify(input_path, diff_path, epsilon, samples, central, tolerance, quiet, sample_rate,
-           precision, import_dirs):
+def verify(input_path, diff_path, epsilon, samples, central, tolerance, quiet, smooth,
+           sample_rate, precision, import_dirs):
     """Compare DIFF's autodiff derivatives with finite differences.
 
     Renders the first N samples of DIFF with its derivatives and, for each [diff:1]
@@ -165,7 +175,7 @@ def verify(input_path, diff_path, epsilon, samples, central, tolerance, quiet, s
     from faustdiff.drivers import verify as verifying
 
     result = verifying.verify_files(diff_path, input_path, samples, epsilon, central,
-                                    sample_rate, import_dirs, precision)
+                                    sample_rate, import_dirs, precision, smooth)
     for note in result.notes:
         click.echo(f"note: {note}", err=True)
     if not quiet:
@@ -195,10 +205,11 @@ def verify(input_path, diff_path, epsilon, samples, central, tolerance, quiet, s
 @click.option("--tangents", "tangents_path", metavar="OUT_T.wav", default=None,
               help="Also write the derivative channels: for each [diff:1] parameter in "
                    "declaration order, d(output)/d(parameter) for every output.")
+@smooth_option
 @sample_rate_option
 @precision_option
 @import_dir_option
-def render(file, input_path, output_path, samples, params, tangents_path, sample_rate,
+def render(file, input_path, output_path, samples, params, tangents_path, smooth, sample_rate,
            precision, import_dirs):
     """Render the Faust program FILE to an audio file."""
     from faustdiff.drivers import signals_io
@@ -207,7 +218,7 @@ def render(file, input_path, output_path, samples, params, tangents_path, sample
     result = signals_io.render_program(file, input_path, samples, values,
                                        tangents=tangents_path is not None,
                                        sample_rate=sample_rate, import_dirs=import_dirs,
-                                       precision=precision)
+                                       precision=precision, smooth=smooth)
     signals_io.write_audio(output_path, result.output, result.sample_rate)
     n = result.output.shape[1]
     click.echo(f"wrote {output_path}: {result.output.shape[0]} channel(s), {n} samples "
@@ -228,9 +239,10 @@ def render(file, input_path, output_path, samples, params, tangents_path, sample
               help="Write the derivative program as plain Faust source: its outputs are the "
                    "program's outputs followed, parameter by parameter, by the derivative of "
                    "every output.")
+@smooth_option
 @sample_rate_option
 @import_dir_option
-def diff_command(file, details, output_path, sample_rate, import_dirs):
+def diff_command(file, details, output_path, smooth, sample_rate, import_dirs):
     """Differentiate FILE with respect to its [diff:1] parameters.
 
     Example: faustdiff diff examples/recursion/diff.dsp -o recursion_diff.dsp
@@ -245,14 +257,14 @@ def diff_command(file, details, output_path, sample_rate, import_dirs):
         raise faustdiff.FaustDiffError(
             f"{file} has no parameter marked [diff:1]: nothing to differentiate")
     if details:
-        click.echo(derivative_details(prog))
+        click.echo(derivative_details(prog, smooth))
     if output_path:
-        write_text_file(output_path, derivative_source(prog))
+        write_text_file(output_path, derivative_source(prog, smooth))
         click.echo(f"wrote {output_path}: {prog.num_outputs} outputs + "
                    f"{prog.num_outputs * len(prog.diff_params)} derivative outputs "
                    f"({', '.join(p.label for p in prog.diff_params)})", err=True)
     if not details and not output_path:
-        click.echo(derivative_source(prog), nl=False)
+        click.echo(derivative_source(prog, smooth), nl=False)
 
 
 @cli.command()

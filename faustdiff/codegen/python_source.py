@@ -94,7 +94,8 @@ class _Renderer:
             amount = str(r.const_amount)
         else:
             amount = f"{r.target.name}_amount"
-            lines.append(f"{amount} = min(max(np.int64({r.amount.name}), 0), {line.max_delay})")
+            whole = r.amount.name if r.amount.kind == INT_KIND else f"fd_int({r.amount.name})"
+            lines.append(f"{amount} = min(max(np.int64({whole}), 0), {line.max_delay})")
         read = f"{self.buffer(line.kind)}[{line.offset} + (({counter} - {amount}) & {line.mask})]"
         if line.kind == INT_KIND:
             read = f"np.int32({read})"

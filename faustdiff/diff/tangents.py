@@ -12,10 +12,18 @@ map of the argument tangents:
   constant);
 - rdtable: zero (its contents are fixed before the first sample and its index is an int);
 - rwtable: a parallel table of the tangents of the written values, read at the same index;
-- delay x@d: (dx/dp)@d. The amount is truncated to an int by `@`, so its own derivative
-  is zero almost everywhere; fractional delays built from two `@` reads and
-  interpolation weights (as `de.fdelay` does) get their exact derivative through the
-  weights;
+- delay x@d: (dx/dp)@d, plus a term for the amount. `@` truncates d to an int, so
+  the exact derivative in d is zero almost everywhere. Where d is an explicit int signal
+  (`int(...)`, as `de.fdelay` and other fractional delays write it, interpolating between
+  two reads) that zero is kept: the interpolation weights then carry the exact
+  derivative. Where d is a float signal that `@` truncates by itself (`x@(hslider)`),
+  the delay is treated as continuous and its slope taken as a one-sample difference:
+  (x@(d+1) - x@d)·dd/dp — the "differentiated unit pulse" of Faust's autodiff notes.
+- smooth mode (opt-in): where an int() cast (or floor, ceil, rint, round, an int `%`)
+  feeds a table read index or a delay amount, its derivative is taken straight through
+  the cast (a straight-through estimate), times the local slope of the table
+  (table[i+1] - table[i]) or of the delayed signal (x@(d+1) - x@d). `os.osc(f)`, which
+  reads a sine table at int(phase·n), then gets d/df ≈ that of sin(2π·phase).
 - recref(g, i): recref(g_p, i), where g_p is a tangent group whose bodies are the
   tangents of g's bodies. Its bodies read both g (primal state) and g_p (tangent state),
   so a recursion of k signals and m parameters runs k(1+m) recursive signals.
@@ -27,7 +35,7 @@ from typing import Dict, List, Optional, Sequence
 
 from ..signals.analysis import collect, infer_kinds, param_dependence
 from ..signals.nodes import (FLOAT_KIND, INT_KIND, ParamSpec, RecGroup, Sig, TableSpec,
-                             const_float, delay, recref, rwtable)
+                             const_float, const_int, delay, rdtable, recref, rwtable)
 from ..signals.primitives import PRIMITIVES, apply
 
 Tangent = Optional[Sig]
@@ -58,16 +66,25 @@ def _or_zero(t: Tangent) -> Sig:
     return const_float(0.0) if t is None else t
 
 
-def differentiate(outputs: Sequence[Sig], params: Sequence[ParamSpec]) -> List[List[Tangent]]:
-    """tangents[k][o]: the derivative of outputs[o] with respect to params[k]."""
+def differentiate(outputs: Sequence[Sig], params: Sequence[ParamSpec],
+                  smooth: bool = False) -> List[List[Tangent]]:
+    """tangents[k][o]: the derivative of outputs[o] with respect to params[k]; `smooth`
+    takes table indices and int delay amounts straight through their int casts."""
     order, _ = collect(outputs)
     kinds = infer_kinds(order)
     depends = param_dependence(order, params)
-    return [_Differentiator(order, kinds, depends, k, p).run(outputs) for k, p in enumerate(params)]
+    return [_Differentiator(order, kinds, depends, k, p, smooth).run(outputs)
+            for k, p in enumerate(params)]
+
+
+# int-valued operations a straight-through estimate looks through
+_STRAIGHT_THROUGH = {"int", "floor", "ceil", "rint", "round", "float"}
 
 
 class _Differentiator:
-    def __init__(self, order, kinds, depends, index: int, param: ParamSpec):
+    def __init__(self, order, kinds, depends, index: int, param: ParamSpec, smooth: bool = False):
+        self.smooth = smooth
+        self.straight: Dict[int, Tangent] = {}
         self.order = order
         self.kinds = kinds
         self.depends = depends
@@ -102,8 +119,10 @@ class _Differentiator:
             return recref(tg, index)
         ts = [self.tangent[id(a)] for a in s.args]
         if op == "delay":
-            return None if ts[0] is None else delay(ts[0], s.args[1])
+            return self._delay_rule(s, ts[0])
         if op == "rdtable":
+            if self.smooth:
+                return self._smooth_table_rule(s)
             return None  # contents fixed at init time, index an int: piecewise constant
         if op == "rwtable":
             # a parallel table holds the tangents of the written values (zero at init)
@@ -120,7 +139,11 @@ class _Differentiator:
             if all(t is None for t in ts[1:]):
                 return None
             return apply("select3", s.args[0], *(_or_zero(t) for t in ts[1:]))
-        prim = PRIMITIVES[op]
+        return self._chain(s, ts)
+
+    def _chain(self, s: Sig, ts: Sequence[Tangent]) -> Tangent:
+        """sum over the arguments of d s/d arg · arg tangent (the registry's partials)."""
+        prim = PRIMITIVES[s.op]
         if prim.partials is None or all(t is None for t in ts):
             return None
         coefs = prim.partials(list(s.args), s)
@@ -128,3 +151,45 @@ class _Differentiator:
         for coef, t in zip(coefs, ts):
             total = _sum(total, _scale(coef, t))
         return total
+
+    def _delay_rule(self, s: Sig, tx: Tangent) -> Tangent:
+        x, amount = s.args
+        total = None if tx is None else delay(tx, amount)
+        if self.kinds[id(amount)] == INT_KIND:
+            t_amount = self._straight_through(amount) if self.smooth else None
+        else:
+            t_amount = self.tangent[id(amount)]
+        if t_amount is not None:
+            slope = apply("-", delay(x, apply("+", amount, const_int(1))), s)
+            total = _sum(total, _scale(slope, t_amount))
+        return total
+
+    def _smooth_table_rule(self, s: Sig) -> Tangent:
+        index = s.args[0]
+        t_index = self._straight_through(index)
+        if t_index is None:
+            return None
+        slope = apply("-", rdtable(s.attr, apply("+", index, const_int(1))), s)
+        return _scale(slope, t_index)
+
+    def _straight_through(self, s: Sig) -> Tangent:
+        """The tangent of s with int casts (and int wrap-arounds) taken as the identity."""
+        if id(s) in self.straight:
+            return self.straight[id(s)]
+        if not (self.depends[id(s)] & self.bit):
+            result = None
+        elif self.kinds[id(s)] != INT_KIND:
+            result = self.tangent[id(s)]
+        elif s.op in _STRAIGHT_THROUGH or s.op == "%" or (s.op == "&" and s.args[1].op == "const"):
+            # a cast, or a wrap of an index into a table (x % n, x & (n-1))
+            result = self._straight_through(s.args[0])
+        elif s.op in ("+", "-", "*"):
+            result = self._chain(s, [self._straight_through(a) for a in s.args])
+        elif s.op == "select2":
+            a, b = (self._straight_through(x) for x in s.args[1:])
+            result = None if a is None and b is None else apply(
+                "select2", s.args[0], _or_zero(a), _or_zero(b))
+        else:
+            result = None
+        self.straight[id(s)] = result
+        return result

@@ -8,10 +8,10 @@ from ..runtime.program import Program
 from ..signals.nodes import const_float
 
 
-def derivative_source(prog: Program) -> str:
+def derivative_source(prog: Program, smooth: bool = False) -> str:
     """Plain Faust source whose outputs are the program's outputs followed, parameter by
     parameter, by the derivative of every output (the order of `Program.jvp`)."""
-    tangents = prog.tangent_signals
+    tangents = prog.tangents_of(smooth)
     signals = list(prog.output_signals)
     for row in tangents:
         signals += [const_float(0.0) if t is None else t for t in row]
@@ -24,10 +24,10 @@ def derivative_source(prog: Program) -> str:
     return "\n".join(lines) + "\n" + faust_program(signals, prog.num_inputs)
 
 
-def derivative_details(prog: Program) -> str:
+def derivative_details(prog: Program, smooth: bool = False) -> str:
     """For each parameter, the definitions that compute its derivative, in order."""
     parts: List[str] = []
-    for p, row in zip(prog.diff_params, prog.tangent_signals):
+    for p, row in zip(prog.diff_params, prog.tangents_of(smooth)):
         parts.append(f"== d/d {p.label} ({p.path}) ==")
         signals = [const_float(0.0) if t is None else t for t in row]
         zero = [o for o, t in enumerate(row) if t is None]

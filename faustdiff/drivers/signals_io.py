@@ -182,7 +182,7 @@ class Rendering:
 def render_program(path: str, input_path: Optional[str] = None, n: Optional[int] = None,
                    params: Optional[Mapping[str, float]] = None, tangents: bool = False,
                    sample_rate: Optional[int] = None, import_dirs: Sequence[str] = (),
-                   precision: str = "double") -> Rendering:
+                   precision: str = "double", smooth: bool = False) -> Rendering:
     """Render a program over an input source (or none), optionally with its tangents.
 
     Without `n`, an input sets the length and a generator renders one second. A shorter
@@ -202,7 +202,7 @@ def render_program(path: str, input_path: Optional[str] = None, n: Optional[int]
     if not tangents:
         return Rendering(np.asarray(prog.render(x=x, n=n, params=params), np.float64),
                          None, [], rate)
-    y, dy = prog.jvp(x=x, n=n, params=params)
+    y, dy = prog.jvp(x=x, n=n, params=params, smooth=smooth)
     labels = display_names(prog.diff_params)
     names = [f"d{o}/d{label}" for label in labels for o in range(prog.num_outputs)]
     stacked = np.concatenate([np.asarray(tangent_of(dy, p, label), np.float64)

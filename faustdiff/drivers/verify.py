@@ -99,7 +99,7 @@ def _as_precision(value: float, precision: str) -> float:
 
 def verify(diff, input_signal: Optional[np.ndarray] = None, samples: int = 100,
            epsilon: Optional[float] = None, central: bool = False,
-           precision: str = "double") -> VerifyResult:
+           precision: str = "double", smooth: bool = False) -> VerifyResult:
     """Compare `diff.jvp` with finite differences of `diff.render` over `samples` samples."""
     if not diff.diff_params:
         raise FaustRuntimeError("the program has no parameter marked [diff:1]: nothing to verify")
@@ -115,7 +115,7 @@ def verify(diff, input_signal: Optional[np.ndarray] = None, samples: int = 100,
         notes.append(f"the input has only {x.shape[1]} samples: verifying {x.shape[1]}")
         samples = x.shape[1]
 
-    _, tangents = diff.jvp(x=x, n=samples, reset=True)
+    _, tangents = diff.jvp(x=x, n=samples, reset=True, smooth=smooth)
     base = None if central else diff.render(x=x, n=samples, reset=True)
     checks = []
     names = signals_io.display_names(diff.diff_params)
@@ -157,7 +157,7 @@ def _program_input(diff, input_signal, samples):
 def verify_files(diff_path: str, input_path: Optional[str] = None, samples: int = 100,
                  epsilon: Optional[float] = None, central: bool = False,
                  sample_rate: Optional[int] = None, import_dirs: Sequence[str] = (),
-                 precision: str = "double") -> VerifyResult:
+                 precision: str = "double", smooth: bool = False) -> VerifyResult:
     rate = signals_io.choose_sample_rate(sample_rate, [input_path])
     diff = signals_io.load_program(diff_path, "DIFF", rate, import_dirs, precision)
     if not diff.diff_params:
@@ -167,7 +167,7 @@ def verify_files(diff_path: str, input_path: Optional[str] = None, samples: int 
     x = None
     if input_path is not None and diff.num_inputs > 0:
         x = signals_io.render_source(input_path, samples, "IN", rate, import_dirs, precision)
-    return verify(diff, x, samples, epsilon, central, precision)
+    return verify(diff, x, samples, epsilon, central, precision, smooth)
 
 
 # ----------------------------------------------------------------------------- reporting

@@ -70,7 +70,7 @@ class Program:
             for s in self._specs]
         self.diff_params: List[Param] = [p for p in self.params if p.diff]
         self._kernels: Dict[str, _Kernel] = {}
-        self._tangents = None
+        self._tangents: Dict[bool, List[List]] = {}
 
     # ----------------------------------------------------------------- shape
     @property
@@ -90,26 +90,31 @@ class Program:
     @property
     def tangent_signals(self) -> List[List]:
         """tangent_signals[k][o]: the signal of d output o / d diff_params[k] (None: zero)."""
-        if self._tangents is None:
-            self._tangents = differentiate(self.output_signals, [s for s in self._specs if s.diff])
-        return self._tangents
+        return self.tangents_of(smooth=False)
+
+    def tangents_of(self, smooth: bool = False) -> List[List]:
+        """The tangent signals, exact (default) or with smooth straight-through estimates."""
+        if smooth not in self._tangents:
+            self._tangents[smooth] = differentiate(
+                self.output_signals, [s for s in self._specs if s.diff], smooth=smooth)
+        return self._tangents[smooth]
 
     # ----------------------------------------------------------------- kernels
-    def _kernel(self, with_tangents: bool) -> _Kernel:
-        key = "jvp" if with_tangents else "render"
+    def _kernel(self, with_tangents: bool, smooth: bool = False) -> _Kernel:
+        key = ("jvp-smooth" if smooth else "jvp") if with_tangents else "render"
         kernel = self._kernels.get(key)
         if kernel is None:
             outputs = self.output_signals
-            tangents = self.tangent_signals if with_tangents else []
+            tangents = self.tangents_of(smooth) if with_tangents else []
             plan = plan_kernel(outputs, tangents, self._specs)
             kernel = _Kernel(render_source(plan, self.precision), plan, self.precision)
             self._kernels[key] = kernel
         return kernel
 
 
-    def kernel_source(self, with_tangents: bool = True) -> str:
+    def kernel_source(self, with_tangents: bool = True, smooth: bool = False) -> str:
         """The generated Python source (for inspection and debugging)."""
-        return self._kernel(with_tangents).source
+        return self._kernel(with_tangents, smooth).source
 
     # ----------------------------------------------------------------- arguments
     def _param_values(self, params: Optional[Mapping[str, float]]) -> np.ndarray:
@@ -149,8 +154,8 @@ class Program:
             raise FaustRuntimeError(f"n = {n} is longer than the input ({x.shape[1]} samples)")
         return np.ascontiguousarray(x[:, :n]), int(n)
 
-    def _run(self, with_tangents: bool, x, n, params, reset: bool):
-        kernel = self._kernel(with_tangents)
+    def _run(self, with_tangents: bool, x, n, params, reset: bool, smooth: bool = False):
+        kernel = self._kernel(with_tangents, smooth)
         inputs, n = self._inputs(x, n)
         pvalues = self._param_values(params).astype(kernel.float_dtype)
         if reset or kernel.state is None:
@@ -167,10 +172,12 @@ class Program:
         or paths to values; `reset=False` continues from the previous render's state."""
         return self._run(False, x, n, params, reset)[0]
 
-    def jvp(self, x=None, n=None, params=None, reset: bool = True):
+    def jvp(self, x=None, n=None, params=None, reset: bool = True, smooth: bool = False):
         """Outputs and their derivatives: (y, {label: dy/dlabel}), each (num_outputs, n),
-        one entry per `[diff:1]` parameter in declaration order."""
-        y, t = self._run(True, x, n, params, reset)
+        one entry per `[diff:1]` parameter in declaration order. `smooth=True` gives
+        straight-through estimates where int casts feed table indices or delay amounts
+        (useful gradients for table oscillators such as os.osc and integer delays)."""
+        y, t = self._run(True, x, n, params, reset, smooth)
         return y, {self._diff_key(p): t[k] for k, p in enumerate(self.diff_params)}
 
     def _diff_key(self, p: Param) -> str:

@@ -15,7 +15,7 @@ Ops (see `primitives.py` for the meaning of each primitive op):
   param   attr=ParamSpec          a UI widget's value (control rate)
   fconst  attr=(type, name)       foreign constant, e.g. ('int', 'fSamplingFreq')
   recref  attr=(group, index)     previous sample of a recursive body
-  delay   args=(x, amount)        x delayed by int(amount) samples (amount >= 0)
+  delay   args=(x, amount)        x delayed by int(amount) samples (truncated; >= 0)
   first   no args                 1 on the first sample after a reset, else 0 (int)
   rdtable args=(read index,)      attr=TableSpec: a read of a table fixed at init time
   rwtable args=(write index, value, read index)  attr=TableSpec: each sample writes
@@ -190,8 +190,8 @@ def first_sample() -> Sig:
 
 
 def delay(x: Sig, amount: Sig) -> Sig:
-    """x delayed by `amount` samples; a constant zero delay is x itself."""
-    if amount.is_const and amount.value == 0:
+    """x delayed by int(amount) samples; a constant delay below one sample is x itself."""
+    if amount.is_const and 0 <= amount.value < 1:
         return x
     if x.is_const and x.value == 0:
         return x

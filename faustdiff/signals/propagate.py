@@ -133,8 +133,10 @@ class _Propagator:
         if name == "mem":
             return [delay(inputs[0], const_int(1))]
         if name == "@":
+            # the amount stays as given: `@` truncates it when reading, and a float amount
+            # keeps a derivative (see diff/tangents.py)
             x, amount = inputs
-            return [delay(x, apply("int", amount))]
+            return [delay(x, amount)]
         if name == "prefix":
             init, x = inputs
             return [apply("select2", first_sample(), delay(x, const_int(1)), init)]
