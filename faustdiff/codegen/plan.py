@@ -62,13 +62,19 @@ class ScalarState:
 
 @dataclass
 class DelayLine:
+    """A delayed signal's past. Ring buffers of signals read at the same amounts (a signal
+    and its tangents) are interleaved: sample k of lane j is at offset + k*stride, where
+    `offset` already includes the lane, so one cache line serves them all."""
+
     kind: str
     max_delay: int
     all_constant: bool = True
     shift_register: List[ScalarState] = field(default_factory=list)  # [x@1, x@2, ...]
     offset: int = 0
     mask: int = 0
+    stride: int = 1
     source: Optional[Value] = None
+    amounts: set = field(default_factory=set)
 
 
 @dataclass
@@ -279,6 +285,8 @@ class _Planner:
             if hi < 0:
                 raise FaustResourceError(f"delay amount {format_sig(amount)} is negative")
             line.max_delay = max(line.max_delay, hi)
+            line.amounts.add(id(amount))
+        rings: Dict[tuple, List[DelayLine]] = {}
         for line in lines.values():
             if line.max_delay > max_delay_samples():
                 raise FaustResourceError(
@@ -291,9 +299,15 @@ class _Planner:
                     st.slot = self.slots.take(line.kind)
                     line.shift_register.append(st)
             else:
-                size = 1 << max(1, line.max_delay.bit_length())
+                key = (line.kind, line.max_delay, frozenset(line.amounts))
+                rings.setdefault(key, []).append(line)
+        for (kind, max_delay, _), group in rings.items():
+            size = 1 << max(1, max_delay.bit_length())
+            start = self.slots.take(kind, size * len(group))
+            for lane, line in enumerate(group):
                 line.mask = size - 1
-                line.offset = self.slots.take(line.kind, size)
+                line.stride = len(group)
+                line.offset = start + lane
         return lines
 
 

@@ -96,14 +96,19 @@ class _Renderer:
             amount = f"{r.target.name}_amount"
             whole = r.amount.name if r.amount.kind == INT_KIND else f"fd_int({r.amount.name})"
             lines.append(f"{amount} = min(max(np.int64({whole}), 0), {line.max_delay})")
-        read = f"{self.buffer(line.kind)}[{line.offset} + (({counter} - {amount}) & {line.mask})]"
+        read = f"{self.buffer(line.kind)}[{line.offset} + {self.ring_index(line, f'{counter} - {amount}')}]"
         if line.kind == INT_KIND:
             read = f"np.int32({read})"
         return lines + [f"{r.target.name} = {read}"]
 
     def delay_write(self, w: DelayWrite, counter: str) -> str:
         line = w.line
-        return f"{self.buffer(line.kind)}[{line.offset} + ({counter} & {line.mask})] = {w.value.name}"
+        return f"{self.buffer(line.kind)}[{line.offset} + {self.ring_index(line, counter)}] = {w.value.name}"
+
+    @staticmethod
+    def ring_index(line, position: str) -> str:
+        wrapped = f"(({position}) & {line.mask})"
+        return wrapped if line.stride == 1 else f"{wrapped} * {line.stride}"
 
     def table_slot(self, table: Table, index: Value) -> str:
         return (f"{self.buffer(table.kind)}[{table.offset} + "
