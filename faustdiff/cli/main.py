@@ -12,6 +12,7 @@ from typing import Optional
 
 import click
 
+from faustdiff.cli.train_options import train_options
 from faustdiff.errors import FaustDiffError
 
 PRECISION = click.Choice(["single", "double"])
@@ -70,72 +71,121 @@ def precision_option(f):
 
 # ----------------------------------------------------------------------------- train
 
+EXIT_INTERRUPTED = 130      # the shell's code for a run stopped by SIGINT
+
+
 @cli.command()
-@click.option("--input", "input_path", metavar="IN",
-              help="Input signal: a .dsp program without inputs (rendered) or an audio file. "
-                   "Not needed when DIFF and GT have no inputs.")
-@click.option("--gt", "gt_path", required=True, metavar="GT",
-              help="Ground truth: a .dsp program fed with IN, or an audio file of the target.")
-@click.option("--diff", "diff_path", required=True, metavar="DIFF",
-              help="The .dsp program to train; its sliders marked [diff:1] are learned.")
-@click.option("-lf", "--lossfunction", "loss", type=click.Choice(["l1", "l2"]), default="l2",
-              show_default=True,
-              help="Per-sample loss: l2 = squared difference, l1 = absolute difference "
-                   "(summed over outputs).")
-@click.option("-lr", "--learningrate", "learning_rate", type=float, default=0.1,
-              show_default=True, help="Learning rate: each step moves p by -rate * dloss/dp.")
-@click.option("--iterations", type=click.IntRange(min=1), default=10000, show_default=True,
-              help="Maximum number of iterations; each one processes one sample.")
-@click.option("--sensitivity", type=float, default=1e-7, show_default=True,
-              help="No update while the loss is at or below this; more than 20 such "
-                   "iterations in a row stop the training early.")
-@click.option("--no-early-stop", is_flag=True,
-              help="Run all iterations even when the loss stays below the sensitivity.")
-@click.option("--clamp", is_flag=True,
-              help="Keep each parameter within its slider's [min, max] (Faust does not).")
-@click.option("--csv", "csv_path", default="loss.csv", show_default=True, metavar="PATH",
-              help="Where to write the per-iteration loss, gradients and values.")
-@click.option("--no-csv", is_flag=True, help="Do not write the CSV file.")
-@click.option("-q", "--quiet", is_flag=True,
-              help="Print only the summary, not the per-iteration table.")
+@train_options
+@smooth_option
 @sample_rate_option
 @precision_option
 @import_dir_option
-def train(input_path, gt_path, diff_path, loss, learning_rate, iterations, sensitivity,
-          no_early_stop, clamp, csv_path, no_csv, quiet, sample_rate, precision, import_dirs):
-    """Fit DIFF's [diff:1] parameters to GT by per-sample gradient descent.
+def train(input_paths, gt_paths, diff_path, mode, loss, optimizer, learning_rate, schedule,
+          final_lr_fraction, iterations, sensitivity, patience, min_delta, no_early_stop,
+          clamp, block_size, clip_seconds, fft_sizes, resample, trim, csv_path, no_csv,
+          save_path, dsp_path, quiet, progress, smooth, sample_rate, precision, import_dirs):
+    """Fit DIFF's [diff:1] parameters to GT by gradient descent on their derivatives.
 
-    Each iteration renders one sample of IN through GT and DIFF (state carries over),
-    computes that sample's loss and its gradient from DIFF's derivatives, and updates the
-    parameters, like Faust's autodiff architecture.
+    By default (--mode clip) each iteration renders the clip through DIFF, compares it
+    with GT (-lf l2, l1, mss or a weighted sum), and makes one Adam step on the values
+    normalised to their slider ranges, until the loss stops improving. --mode sample is
+    Faust's autodiff architecture: one sample per iteration, plain SGD.
+
+    Example: faustdiff train --input examples/noise.dsp --gt examples/gain/gt.dsp
+    --diff examples/gain/diff.dsp
+
+    Ctrl-C stops after the current iteration, prints the summary, writes --save and
+    --write-dsp, and exits with status 130.
     """
+    from faustdiff.cli.train_options import parse_fft_sizes, rendered_length
     from faustdiff.drivers import train as training
 
-    options = training.TrainOptions(loss=loss, learning_rate=learning_rate,
-                                    iterations=iterations, sensitivity=sensitivity,
-                                    early_stop=not no_early_stop, clamp=clamp)
+    options = training.TrainOptions(
+        mode=mode, loss=loss, optimizer=optimizer, learning_rate=learning_rate,
+        iterations=iterations, sensitivity=sensitivity, patience=patience,
+        min_delta=min_delta, early_stop=not no_early_stop, clamp=clamp, schedule=schedule,
+        final_lr_fraction=final_lr_fraction, block_size=block_size,
+        clip_seconds=clip_seconds, fft_sizes=parse_fft_sizes(fft_sizes),
+        smooth=smooth).resolved()
     options.check()
-    setup = training.prepare(diff_path, gt_path, input_path, iterations, sample_rate,
-                             import_dirs, precision)
-    click.echo(f"Learning rate: {learning_rate:g}   Loss: {loss}   "
-               f"Sensitivity: {sensitivity:g}   Sample rate: {setup.sample_rate} Hz")
-    for p in setup.diff.diff_params:
-        click.echo(f"Learnable parameter: {p.label}, initial value: {p.init:.10g}")
+    length, max_seconds = rendered_length(options)
+    setup = training.prepare(diff_path, list(gt_paths), list(input_paths) or None, length,
+                             sample_rate, import_dirs, precision, max_seconds=max_seconds,
+                             resample=resample, trim=trim)
+    _print_train_header(setup, options)
     csv_log = None if no_csv else training.CsvLog(csv_path)
-    # Plain buffered writes to stdout: no per-row flush, so the table costs little.
-    table = None if quiet else training.ConsoleTable(sys.stdout)
-    observers = [obs for obs in (table, csv_log) if obs is not None]
+    observers = _train_observers(options, quiet, progress, csv_log)
+    diff = (setup.programs(len(setup.targets)) if options.mode == "block" else setup.diff)
     try:
-        result = training.train(setup.diff, setup.ground_truth, setup.input_signal, options,
+        result = training.train(diff, setup.ground_truth, setup.input_signal, options,
                                 observers)
     finally:
         if csv_log is not None:
             csv_log.close()     # also when training fails: keep the rows written so far
-    for note in result.notes:
+    for note in setup.notes + result.notes:
         click.echo(f"note: {note}", err=True)
     click.echo(training.format_summary(result))
     if not no_csv:
         click.echo(f"  CSV:         {csv_path}")
+    _write_train_results(result, setup, save_path, dsp_path)
+    if result.stop_reason == "interrupted":
+        sys.exit(EXIT_INTERRUPTED)
+
+
+def _print_train_header(setup, options) -> None:
+    lengths = ", ".join(str(t.ground_truth.shape[1]) for t in setup.targets)
+    optimizer = options.optimizer
+    if options.mode != "sample":
+        optimizer += f" ({options.schedule})"
+    if options.mode == "sample":
+        stop = f"Sensitivity: {options.sensitivity:g}"
+    else:
+        stop = (f"Stop: loss <= {options.sensitivity:g}, or no {options.min_delta:.2%} "
+                f"improvement in {options.patience} iterations")
+    click.echo(f"Mode: {options.mode}   Loss: {options.loss}   Optimizer: {optimizer}   "
+               f"Learning rate: {options.learning_rate:g}   Sample rate: "
+               f"{setup.sample_rate} Hz")
+    click.echo(stop)
+    click.echo(f"Targets: {len(setup.targets)} ({lengths} samples)")
+    for p in setup.diff.diff_params:
+        click.echo(f"Learnable parameter: {p.label}, initial value: {p.init:.10g}")
+
+
+def _train_observers(options, quiet, progress, csv_log) -> list:
+    from faustdiff.drivers import train as training
+
+    # Plain buffered writes to stdout: no per-row flush, so the table costs little.
+    table = (None if quiet else
+             training.ConsoleTable(sys.stdout, per_sample=options.mode == "sample"))
+    if progress is None:
+        # A table on the terminal already shows progress; the bar is for quiet runs and
+        # runs whose stdout goes to a file or a pipe.
+        progress = _is_terminal(sys.stderr) and (quiet or not _is_terminal(sys.stdout))
+    bar = training.ProgressBar(options.iterations, sys.stderr) if progress else None
+    return [obs for obs in (table, csv_log, bar) if obs is not None]
+
+
+def _is_terminal(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _write_train_results(result, setup, save_path, dsp_path) -> None:
+    from faustdiff.drivers import train as training
+    from faustdiff.drivers.signals_io import write_text_file
+
+    if save_path:
+        training.save_values(result, save_path)
+        click.echo(f"  values:      {save_path}")
+    if dsp_path:
+        text, notes = training.learned_source(setup.diff_path, setup.diff.diff_params,
+                                              result.final_values)
+        write_text_file(dsp_path, text)
+        for note in notes:
+            click.echo(f"note: {note}", err=True)
+        click.echo(f"  learned DSP: {dsp_path}")
 
 
 # ----------------------------------------------------------------------------- verify

@@ -106,6 +106,8 @@ class _Writer:
         a = [names[id(x)] for x in s.args]
         if op == "param":
             expr = _widget(s.attr)
+        elif op == "fconst":
+            expr = f"fconstant({'int' if s.attr[0] == INT_KIND else 'float'} {s.attr[1]}, <math.h>)"
         elif op == "first":
             expr = "(1 - (1 : mem))"
         elif op == "delay":

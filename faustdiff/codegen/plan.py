@@ -242,7 +242,7 @@ class _Planner:
             elif s.op == "first":
                 stmts.append(Assign(target, "first"))
             elif s.op == "fconst":
-                raise FaustResourceError(f"foreign constant {s.attr[1]} has no value here")
+                stmts.append(Assign(target, "fconst", (), s.attr[2]))
             else:
                 stmts.append(Assign(target, s.op, tuple(values[id(a)] for a in s.args)))
             line = lines.get(id(s))
@@ -280,7 +280,9 @@ class _Planner:
                     raise FaustResourceError(
                         f"cannot bound the delay amount {format_sig(amount)}: faustdiff needs "
                         f"a maximum to size the delay line (clamp it, e.g. with min(N, ...))")
-                hi = int(hi_f)
+                # one sample of slack: the bound comes from float64 interval arithmetic,
+                # a float32 kernel may round the amount up across an integer
+                hi = int(hi_f) + 1
                 line.all_constant = False
             if hi < 0:
                 raise FaustResourceError(f"delay amount {format_sig(amount)} is negative")

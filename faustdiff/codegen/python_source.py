@@ -74,6 +74,8 @@ class _Renderer:
             return f"{t.name} = {self.ftype}(inputs[{a.attr}, _i_{counter}])"
         if a.op == "param":
             return f"{t.name} = params[{a.attr}]"
+        if a.op == "fconst":
+            return f"{t.name} = {self.literal(a.attr, t.kind)}"
         if a.op == "first":
             return f"{t.name} = np.int32(1 if {counter} == 0 else 0)"
         wanted = self.operand_kinds(a.op, a.operands, t.kind)

@@ -61,8 +61,13 @@ def l1_loss(y: np.ndarray, target: np.ndarray, dy: Mapping[str, np.ndarray]) -> 
 
 def _project(coefficients: np.ndarray, dy: Mapping[str, np.ndarray]) -> Gradients:
     """Σ coefficients · dy per parameter: the chain rule for a loss of the samples."""
-    flat = coefficients.ravel()
-    return {label: float(flat @ tangent.ravel()) for label, tangent in dy.items()}
+    return {label: _dot(coefficients, tangent) for label, tangent in dy.items()}
+
+
+def _dot(a: np.ndarray, b: np.ndarray) -> float:
+    # einsum rather than `@`: a multi-threaded BLAS dot can be a thousand times slower
+    # on a busy machine (threads wait for cores), and these products are memory-bound.
+    return float(np.einsum("i,i->", a.ravel(), b.ravel()))
 
 
 # ----------------------------------------------------------------------------- spectra
@@ -146,9 +151,8 @@ def _one_scale(y, tangents, spectrum: TargetSpectrum, overlap: float):
     safe = np.where(magnitude > 0, magnitude, 1.0)
     weight = np.where(magnitude > 0, d_magnitude / safe, 0.0) * x
     d_x = stft(tangents, spectrum.size, overlap)           # (params, outputs, frames, bins)
-    m = tangents.shape[0]
-    gradient = (d_x.real.reshape(m, -1) @ weight.real.ravel()
-                + d_x.imag.reshape(m, -1) @ weight.imag.ravel())
+    gradient = np.array([_dot(d.real, weight.real) + _dot(d.imag, weight.imag)
+                         for d in d_x])
     return float(value), gradient
 
 

@@ -39,7 +39,11 @@ def read_training_csv(csv_path: str | Path) -> TrainingHistory:
         raise ValueError(f"{csv_path}: header must start with 'iteration,loss', got {header[:2]}")
     if not body:
         raise ValueError(f"{csv_path}: no data rows")
-    column = {name: i for i, name in enumerate(header)}
+    # The first column of a name: a parameter labelled like a later extra column (the
+    # trainer appends `learning_rate` and `time`) keeps its own values.
+    column = {}
+    for i, name in enumerate(header):
+        column.setdefault(name, i)
     labels = _parameter_labels(header, csv_path)
 
     def floats(name: str) -> list[float]:

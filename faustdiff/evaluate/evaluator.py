@@ -17,7 +17,7 @@ from ..parse import ast
 from . import imports, labels, modulation
 from .env import DefGroup, Env, add_groups, group_definitions
 from .lifting import abstract_slot, bus
-from .numbers import Numbers
+from .numbers import FOLDABLE_PRIMS, Numbers
 from .patterns import Matcher, PatternVariable, prepare_pattern, to_pattern
 from .values import (FUNCTION_TYPES, Closure, Component, EnvValue, LazyComposition, PartialMatch,
                      PatternVar, RuleSet, Slot, StringValue, describe)
@@ -245,6 +245,13 @@ class Evaluator:
         op = "pow" if expr.op in ("^", "**") else expr.op
         if op not in B.PRIMITIVE_ARITIES:
             raise FaustEvaluationError(f"unknown operator '{expr.op}'", expr.span)
+        ta, tb = type(a), type(b)
+        if (ta is B.BInt or ta is B.BReal) and (tb is B.BInt or tb is B.BReal) and \
+                op in FOLDABLE_PRIMS:
+            # the common case of compile-time arithmetic, without building boxes
+            number = self.numbers.fold(op, (a, b))
+            if number is not None:
+                return number
         return self.compose(":", self.compose(",", a, b, expr.span), B.BPrim(op, expr.span),
                             expr.span)
 

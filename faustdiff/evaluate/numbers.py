@@ -16,10 +16,15 @@ from typing import Optional, Union
 
 from .. import boxes as B
 from ..errors import FaustDiffError, FaustEvaluationError, Span
+from ..signals import nodes, primitives
 from ..signals.constant import box_constant
 from .values import PatternVar, Slot
 
 Number = Union[int, float]
+
+# primitives the signal stage folds on constants (the others are delays, tables, ...)
+FOLDABLE_PRIMS = frozenset(name for name, prim in primitives.PRIMITIVES.items()
+                           if prim.fold is not None and name in B.PRIMITIVE_ARITIES)
 
 # primitives whose output on constant inputs is a constant the folder may compute
 _NOT_FOLDABLE_PRIMS = frozenset(("rdtable", "rwtable"))
@@ -33,6 +38,7 @@ class Numbers:
         self._reals = {}
         self._foldable = {}  # id(box) -> (box, reason or None)
         self._constant = {}  # id(box) -> (box, number box or None)
+        self._folds = {}  # (primitive, number boxes...) -> number box or None
 
     # -- interned numbers: equal numbers are the same box, so bindings of equal numbers
     # -- share their layer (see env.Env.bind)
@@ -88,6 +94,25 @@ class Numbers:
         return type(box).__name__
 
     # -- folding
+    def fold(self, op: str, operands) -> Optional[B.Box]:
+        """`operands : op` for number boxes, folded (None when it does not fold)."""
+        key = (op,) + tuple(operands)  # number boxes are interned: identity is value
+        hit = self._folds.get(key, _NOT_SIMPLE)
+        if hit is not _NOT_SIMPLE:
+            return hit
+        args = [nodes.const_int(b.value) if type(b) is B.BInt else nodes.const_float(b.value)
+                for b in operands]
+        try:
+            sig = primitives.apply(op, *args)
+        except FaustDiffError:
+            sig = None
+        if sig is None or sig.op != "const":
+            result = None
+        else:
+            result = self.number(sig.value if sig.kind == nodes.INT_KIND else float(sig.value))
+        self._folds[key] = result
+        return result
+
     def try_constant(self, box: B.Box) -> Optional[B.Box]:
         """The number box `box` denotes, or None (Faust's isBoxNumeric)."""
         t = type(box)
@@ -96,6 +121,11 @@ class Numbers:
         hit = self._constant.get(id(box))
         if hit is not None and hit[0] is box:
             return hit[1]
+        if t is B.BSeq:
+            folded = _fold_tuple(self, box)
+            if folded is not _NOT_SIMPLE:
+                self._constant[id(box)] = (box, folded)
+                return folded
         result = None
         # the reason check comes first: it also rejects pattern boxes, whose compositions
         # need not have consistent arities
@@ -126,3 +156,28 @@ class Numbers:
         except FaustDiffError as e:
             raise FaustEvaluationError(f"{what} must be a compile-time number: {e.message}",
                                        span) from None
+
+
+_NOT_SIMPLE = object()
+
+
+def _tuple_leaves(box, out) -> bool:
+    t = type(box)
+    if t is B.BInt or t is B.BReal:
+        out.append(box)
+        return True
+    return t is B.BPar and _tuple_leaves(box.a, out) and _tuple_leaves(box.b, out)
+
+
+def _fold_tuple(numbers: "Numbers", box: B.BSeq):
+    """`2, 3 : +`: numbers into one foldable primitive, computed with the signal stage's
+    own folding rules (`primitives.apply`) without a full propagation, and memoised by
+    operands; _NOT_SIMPLE for anything else."""
+    prim = box.b
+    if type(prim) is not B.BPrim or prim.name not in primitives.PRIMITIVES:
+        return _NOT_SIMPLE
+    leaves = []
+    if not _tuple_leaves(box.a, leaves) or \
+            len(leaves) != primitives.PRIMITIVES[prim.name].arity:
+        return _NOT_SIMPLE
+    return numbers.fold(prim.name, leaves)

@@ -174,7 +174,9 @@ def interval_of(s: Sig, memo: Dict[int, Interval] = None) -> Interval:
             iv = (min(n.attr.min, n.attr.max, n.attr.init), max(n.attr.min, n.attr.max, n.attr.init))
         elif n.op == "first":
             iv = (0.0, 1.0)
-        elif n.op in ("input", "recref", "fconst"):
+        elif n.op == "fconst":
+            iv = (float(n.attr[2]), float(n.attr[2]))
+        elif n.op in ("input", "recref"):
             iv = UNBOUNDED
         elif n.op == "delay":
             a = memo[id(n.args[0])]

@@ -36,6 +36,8 @@ def interpret(outputs: Sequence[Sig], n: int, inputs: Optional[np.ndarray] = Non
                 v = float(inputs[s.attr, t]) if inputs is not None else 0.0
             elif op == "param":
                 v = float(params.get(s.attr, s.attr.init))
+            elif op == "fconst":
+                v = s.attr[2]
             elif op == "first":
                 v = 1 if t == 0 else 0
             elif op == "recref":

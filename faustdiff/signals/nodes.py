@@ -13,7 +13,9 @@ Ops (see `primitives.py` for the meaning of each primitive op):
   const   attr=(kind, value)      kind 'int' | 'float'
   input   attr=index              audio input channel
   param   attr=ParamSpec          a UI widget's value (control rate)
-  fconst  attr=(type, name)       foreign constant, e.g. ('int', 'fSamplingFreq')
+  fconst  attr=(type, name, value) a constant of the architecture known when the program is
+                                  compiled but computed at init time, in the program's precision,
+                                  as Faust does: ('int', 'fSamplingFreq', 44100)
   recref  attr=(group, index)     previous sample of a recursive body
   delay   args=(x, amount)        x delayed by int(amount) samples (truncated; >= 0)
   first   no args                 1 on the first sample after a reset, else 0 (int)
@@ -177,8 +179,8 @@ def param_sig(spec: ParamSpec) -> Sig:
     return node("param", (), spec)
 
 
-def fconst(type_: str, name: str) -> Sig:
-    return node("fconst", (), (type_, name))
+def fconst(type_: str, name: str, value) -> Sig:
+    return node("fconst", (), (type_, name, value))
 
 
 def recref(group: RecGroup, index: int) -> Sig:

@@ -461,6 +461,24 @@ def result_kind(op: str, kinds: Sequence[str]) -> str:
     return PRIMITIVES[op].result(tuple(kinds))
 
 
+def static_kind(s: Sig, depth: int = 12) -> Optional[str]:
+    """The kind of s when it follows from s alone (None through recursion, or too deep)."""
+    if s.op == "const":
+        return s.kind
+    if s.op in ("input", "param"):
+        return FLOAT_KIND
+    if s.op == "fconst":
+        return s.attr[0]
+    if s.op in PRIMITIVES and depth > 0:
+        kinds = [static_kind(a, depth - 1) for a in s.args]
+        if None not in kinds:
+            return PRIMITIVES[s.op].result(tuple(kinds))
+        result = PRIMITIVES[s.op].result(tuple(k or INT_KIND for k in kinds))
+        if result == PRIMITIVES[s.op].result(tuple(k or FLOAT_KIND for k in kinds)):
+            return result  # the unknown arguments cannot change it
+    return None
+
+
 def evaluate(op: str, kinds: Sequence[str], values: Sequence):
     """op applied to Python numbers of the given kinds, with Faust's semantics."""
     prim = PRIMITIVES[op]
@@ -481,6 +499,14 @@ def apply(op: str, *args: Sig) -> Sig:
     if prim.fold is not None and all(a.op == "const" for a in args):
         kinds = tuple(a.kind for a in args)
         return const(evaluate(op, kinds, [a.value for a in args]), prim.result(kinds))
+    if op == "/" and args[1].op == "const" and args[1].value != 0 and args[0].op == "*":
+        # Faust's normal form gathers constant factors: (k * y) / c is computed as
+        # (k/c) * y. It matters where an int cast follows: in float32,
+        # 1617 * 44100.0 / 44100 truncates to 1617 but (1617/44100) * 44100.0 to 1616.
+        a, b = args[0].args
+        for k, y in ((a, b), (b, a)):
+            if k.op == "const" and static_kind(y) == FLOAT_KIND:
+                return apply("*", const_float(float(k.value) / float(args[1].value)), y)
     if op in ("%", "fmod") and args[1].op == "const" and args[1].value == 0:
         # the real compiler rejects a constant zero divisor
         raise FaustEvaluationError(f"division by zero in '{op}'")

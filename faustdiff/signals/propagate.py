@@ -16,9 +16,10 @@ from .. import boxes as B
 from ..errors import FaustArityError, FaustDiffError, FaustEvaluationError, FaustResourceError
 from . import foreign
 from .labels import split_label
-from .analysis import collect, kind_of
+from .analysis import collect, interval_of, kind_of
 from .nodes import (FLOAT_KIND, INT_KIND, ParamSpec, RecGroup, Sig, TableSpec, const, const_float,
-                    const_int, delay, first_sample, input_sig, param_sig, rdtable, recref, rwtable)
+                    const_int, delay, fconst, first_sample, input_sig, param_sig, rdtable, recref,
+                    rwtable)
 from .primitives import apply
 
 
@@ -161,9 +162,10 @@ class _Propagator:
         return [apply(name, *inputs)]
 
     def _table_spec(self, size: Sig, init: Sig) -> TableSpec:
-        if size.op != "const" or int(size.value) <= 0:
+        lo, hi = interval_of(size)  # exact for constants and the sample rate
+        if lo != hi or not lo >= 1:
             raise FaustEvaluationError("the size of a table must be a positive compile-time number")
-        n = int(size.value)
+        n = int(lo)
         if n > max_table_size():
             raise FaustResourceError(
                 f"a table of {n} values exceeds the limit of {max_table_size()} "
@@ -198,8 +200,9 @@ class _Propagator:
 
     def _BForeignConstant(self, box, inputs, path):
         if box.name == "fSamplingFreq":
-            # the sample rate is fixed when a program is compiled
-            return [const_int(self.sample_rate)]
+            # Known now, but like Faust computed at init time in the program's precision:
+            # folding `1617 * ma.SR / 44100` in double here would disagree with float32.
+            return [fconst("int", "fSamplingFreq", int(self.sample_rate))]
         raise FaustEvaluationError(
             f"unknown foreign {box.kind} '{box.name}' (faustdiff knows fSamplingFreq)", box.span)
 
