@@ -18,14 +18,7 @@ from pathlib import Path
 import numba
 
 from .. import __version__
-
-
-def cache_dir() -> Path:
-    explicit = os.environ.get("FAUSTDIFF_CACHE_DIR")
-    if explicit:
-        return Path(explicit)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "faustdiff"
+from ..cachedir import cache_dir
 
 
 def source_hash(source: str) -> str:

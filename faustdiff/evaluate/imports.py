@@ -123,9 +123,9 @@ def load_module(path: str, span: Span) -> ast.Module:
     with _cache_lock:
         module = _cache.get(key)
     if module is None:
-        from ..parse import parse_string
+        from ..parse.module_cache import parse_bytes_cached
 
-        module = parse_string(data.decode("utf-8", errors="replace"), path)
+        module = parse_bytes_cached(data, path)
         with _cache_lock:
             _cache[key] = module
     return module
