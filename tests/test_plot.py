@@ -59,6 +59,14 @@ def test_read_ignores_extra_columns(tmp_path):
     assert history.loss == [row[1] for row in rows]
 
 
+def test_parameter_named_like_a_trainer_column_keeps_its_values(tmp_path):
+    # `faustdiff train` appends learning_rate and time; a slider labelled "time" comes first.
+    csv_path = write_csv(tmp_path / "loss.csv", "iteration,loss,gradient_time,time,learning_rate,time",
+                         [[1, 1.0, 0.5, 0.25, 0.01, 0.003], [2, 0.5, 0.2, 0.3, 0.01, 0.004]])
+    history = read_training_csv(csv_path)
+    assert history.values == {"time": [0.25, 0.3]}
+
+
 def test_half_written_last_row_is_skipped(tmp_path):
     # train flushes row by row, so a plot taken during a run can see a partial last line.
     csv_path = tmp_path / "loss.csv"

@@ -12,9 +12,8 @@ import click
 
 from faustdiff.drivers.losses import DEFAULT_FFT_SIZES
 from faustdiff.drivers.optimizers import OPTIMIZERS, SCHEDULES
+from faustdiff.drivers.train import MODES
 from faustdiff.errors import FaustRuntimeError
-
-MODES = ["clip", "block", "sample"]
 
 # (parameter declarations, keyword arguments) per option, in the order --help lists them.
 TRAIN_OPTIONS = [
@@ -31,7 +30,7 @@ TRAIN_OPTIONS = [
         required=True, metavar="DIFF",
         help="The .dsp program to train; its sliders marked [diff:1] are learned.")),
     (("--mode",), dict(
-        type=click.Choice(MODES), default="clip", show_default=True,
+        type=click.Choice(list(MODES)), default="clip", show_default=True,
         help="clip: render the whole clip from a cleared state each iteration, one update "
              "per iteration (Adam on normalised values). block: one update per block of "
              "--block-size samples, state carried over. sample: Faust's per-sample SGD, "

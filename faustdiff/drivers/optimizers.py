@@ -109,13 +109,13 @@ class Adam(Optimizer):
     """Adam (Kingma & Ba): steps of about lr per parameter, whatever the gradient's scale.
 
     That scale invariance is why it is the default: losses of quiet signals have tiny
-    gradients, loud ones large, and Adam's first steps move u by about lr either way.
+    gradients, loud ones large, and Adam's first steps move u by lr either way.
     """
 
     name = "adam"
 
-    def __init__(self, beta1: float = 0.9, beta2: float = 0.999, epsilon: float = 1e-12):
-        self.beta1, self.beta2, self.epsilon = beta1, beta2, epsilon
+    def __init__(self, beta1: float = 0.9, beta2: float = 0.999):
+        self.beta1, self.beta2 = beta1, beta2
         self.reset()
 
     def reset(self):
@@ -131,8 +131,11 @@ class Adam(Optimizer):
         self.v = self.beta2 * self.v + (1 - self.beta2) * gradient * gradient
         m_hat = self.m / (1 - self.beta1 ** self.t)
         v_hat = self.v / (1 - self.beta2 ** self.t)
-        # A gradient of exactly 0 so far (e.g. an integer delay) gives no step, not 0/0.
-        return u - lr * m_hat / (np.sqrt(v_hat) + self.epsilon)
+        # No epsilon in the denominator: it would make steps depend on the gradient's scale
+        # (a quiet signal's gradients can be 1e-12), which Adam is chosen to avoid. Only a
+        # gradient that has been exactly 0 so far (v = 0) needs a guard: no step, not 0/0.
+        direction = np.divide(m_hat, np.sqrt(v_hat), out=np.zeros_like(u), where=v_hat > 0)
+        return u - lr * direction
 
 
 def make_optimizer(name: str) -> Optimizer:

@@ -292,12 +292,12 @@ def train(diff, ground_truth, input_signal=None, options: TrainOptions = TrainOp
     for target in targets:
         check_signals(programs[0], target.input_signal, target.ground_truth,
                       gt_name=target.name)
-    run = _Run(programs[0], options, observers)
+    session = _Session(programs[0], options, observers)
     if options.mode == "sample":
         if len(targets) > 1:
             raise FaustRuntimeError("the sample mode trains on one ground truth; use --mode "
                                     "clip or block for several")
-        return run.per_sample(targets[0])
+        return session.per_sample(targets[0])
     if options.mode == "block":
         if len(targets) > 1 and len(programs) < len(targets):
             raise FaustRuntimeError("the block mode needs one program per ground truth, each "
@@ -305,7 +305,7 @@ def train(diff, ground_truth, input_signal=None, options: TrainOptions = TrainOp
         problem = _Blocks(programs, targets, options)
     else:
         problem = _Clips(programs[0], targets, options)
-    return run.normalised(problem)
+    return session.normalised(problem)
 
 
 class _Interrupt:
@@ -337,8 +337,9 @@ class _Interrupt:
         return False
 
 
-class _Run:
-    """What every mode shares: labels, keys, initial values, observers, the clock, notes."""
+class _Session:
+    """One training run: what every mode shares (labels, keys, initial values, observers,
+    the clock, notes) and the per-sample and normalised descents."""
 
     def __init__(self, diff, options: TrainOptions, observers):
         self.diff, self.options, self.observers = diff, options, list(observers)
@@ -491,18 +492,17 @@ class _Run:
 class _Descent:
     """The clip/block loop and its bookkeeping: best values, back-offs, early stops."""
 
-    def __init__(self, run: _Run, problem, space: optim.ParameterSpace):
-        self.run_, self.problem, self.space = run, problem, space
-        self.options = o = run.options
+    def __init__(self, session: _Session, problem, space: optim.ParameterSpace):
+        self.session, self.problem, self.space = session, problem, space
+        self.options = o = session.options
         self.optimizer = optim.make_optimizer(o.optimizer)
-        self.u = space.to_unit(run.initial)
-        self.history = TrainingHistory.empty(min(o.iterations, 1024), len(run.keys))
-        self.params = dict(zip(run.keys, space.from_unit(self.u).tolist()))
+        self.u = space.to_unit(session.initial)
+        self.history = TrainingHistory.empty(min(o.iterations, 1024), len(session.keys))
+        self.params = dict(zip(session.keys, space.from_unit(self.u).tolist()))
         self.best_loss, self.best_u, self.best_iteration = math.inf, self.u.copy(), None
         self.plateau = optim.Plateau(o.patience, o.min_delta)
         self.recent: Deque[float] = deque(maxlen=BLOCK_LOSS_WINDOW)   # block mode only
         self.lr_scale, self.backoffs, self.ran = 1.0, 0, 0
-        self.failed_at: Optional[np.ndarray] = None
 
     def run(self, interrupt) -> str:
         o = self.options
@@ -510,7 +510,7 @@ class _Descent:
             if interrupt.requested:
                 return "interrupted"
             values = self.space.from_unit(self.u)
-            for key, v in zip(self.run_.keys, values.tolist()):
+            for key, v in zip(self.session.keys, values.tolist()):
                 self.params[key] = v
             loss, gradient = self.problem.evaluate(self.params)
             lr = self.lr_scale * optim.learning_rate_at(o.schedule, o.learning_rate, i,
@@ -543,25 +543,24 @@ class _Descent:
         return sum(self.recent) / len(self.recent)
 
     def _emit(self, i, loss, gradient, values, updated, lr) -> None:
-        self.run_.emit(self.history, i, Step(i + 1, loss, gradient, values, updated, lr,
-                                             self.run_.elapsed()))
+        self.session.emit(self.history, i, Step(i + 1, loss, gradient, values, updated, lr,
+                                             self.session.elapsed()))
 
     def _back_off(self, i, loss, gradient, values, lr) -> bool:
         """Restore the best values and halve the learning rate; True once out of back-offs."""
         self.backoffs += 1
         what = self.problem.last_failure or "the loss or its gradient"
-        shown = ", ".join(f"{lb} = {v:.10g}" for lb, v in zip(self.run_.labels, values))
+        shown = ", ".join(f"{lb} = {v:.10g}" for lb, v in zip(self.session.labels, values))
         self.u = self.best_u.copy()
         restored = self.space.from_unit(self.u)
         self._emit(i, loss, gradient, restored, False, lr)
         if self.backoffs > self.options.max_backoffs:
-            self.failed_at = values.copy()
-            self.run_.notes.append(
+            self.session.notes.append(
                 f"iteration {i + 1}: {what} became non-finite at {shown}; "
                 f"{self.options.max_backoffs} back-offs did not help, so training stopped "
                 "and the best values so far are kept")
             return True
-        self.run_.notes.append(
+        self.session.notes.append(
             f"iteration {i + 1}: {what} became non-finite at {shown}; restored the best "
             f"values and halved the learning rate")
         self.lr_scale *= 0.5
@@ -572,10 +571,10 @@ class _Descent:
         return False
 
     def _warn_flat_start(self, gradient) -> None:
-        flat = [lb for lb, g, movable in zip(self.run_.labels, gradient, self.space.movable)
+        flat = [lb for lb, g, movable in zip(self.session.labels, gradient, self.space.movable)
                 if g == 0 and movable]
         if flat:
-            self.run_.notes.append(
+            self.session.notes.append(
                 f"the gradient is exactly 0 at the start for {', '.join(flat)}: a flat region "
                 "or a kink (e.g. abs at 0) can keep a parameter from moving; try another "
                 "init value")
@@ -765,9 +764,10 @@ def prepare(diff_path: str, gt_path, input_path=None, iterations: int = 10000,
     `gt_path` is a path or a list of paths; `input_path` None, a path, or a list paired with
     the ground truths in order (one input may serve all). `iterations` is the number of
     samples rendered from programs when no audio file sets the length (the per-sample mode
-    runs one iteration per sample, hence the name), at most `max_seconds` long. Audio files must share the run's
-    sample rate unless `resample`, and an audio input and an audio ground truth must have
-    the same length unless `trim` (which cuts both to the shorter).
+    runs one iteration per sample, hence the name), at most `max_seconds` long. Audio
+    files must share the run's sample rate unless `resample`, and an audio input and an
+    audio ground truth must have the same length unless `trim` (which cuts both to the
+    shorter).
     """
     gt_paths = [gt_path] if isinstance(gt_path, str) else list(gt_path)
     input_paths = ([input_path] if input_path is None or isinstance(input_path, str)
@@ -786,7 +786,9 @@ def prepare(diff_path: str, gt_path, input_path=None, iterations: int = 10000,
     diff = signals_io.load_program(diff_path, "DIFF", loader.rate, import_dirs, precision)
     require_diff_params(diff, f"DIFF {diff_path}")   # before spending time on IN and GT
     targets = []
-    for k, (in_path, gt_p) in enumerate(zip(input_paths, gt_paths)):
+    for in_path, gt_p in zip(input_paths, gt_paths):
+        if diff.num_inputs == 0 and not signals_io.is_dsp_path(gt_p):
+            in_path = None      # nothing reads it: its length need not match GT's
         x, gt = loader.pair(in_path, gt_p, iterations)
         name = f"GT {gt_p}"
         check_signals(diff, x, gt, diff_name=f"DIFF {diff_path}", input_name=f"IN {in_path}",
