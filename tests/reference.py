@@ -50,6 +50,7 @@ import numpy as np
 
 # The corpus of small core-language programs that pin down Faust's semantics.
 CORPUS_DIR = Path(__file__).resolve().parent / "programs" / "core"
+STDLIB_DIR = Path(__file__).resolve().parent / "programs" / "stdlib"
 
 # Block size of the engine. Sliders are fixed for a whole render, so it does not change the
 # output; 64 keeps the per-block overhead of the engine small without hurting short renders.
