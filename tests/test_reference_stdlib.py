@@ -18,9 +18,7 @@ PROGRAMS = corpus_programs(STDLIB_DIR)
 # one to 1e-13. The others: faustdiff's own float32 and float64 renderings differ by
 # as much as faustdiff and Faust do (bandpass 6.3e-4, polyBLEP saw 4.8e-4).
 FLOAT32_ILL_CONDITIONED = {"fi_tf2s": 5e-4, "fi_bandpass": 2e-3, "os_polyblep_saw": 1e-3}
-KNOWN_BUGS = {
-    "re_zita_light": "the evaluator reports endless evaluation in reverbs.lib (zita_rev1)",
-}
+KNOWN_BUGS = {}
 
 
 def relative_rms(got, want):
