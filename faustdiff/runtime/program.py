@@ -6,6 +6,8 @@ continues from where the previous call of the same kind stopped.
 """
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
@@ -46,12 +48,16 @@ class _Kernel:
         self.state = None
 
     def reset(self):
+        self.state = self.fresh_state()
+
+    def fresh_state(self):
+        """Cleared state arrays (with the constant tables filled)."""
         fstate = np.zeros(max(self.plan.float_state_size, 1), dtype=self.float_dtype)
         istate = np.zeros(max(self.plan.int_state_size, 2), dtype=np.int64)
         for table in self.plan.constant_tables:  # waveforms
             target = fstate if table.kind == "float" else istate
             target[table.offset:table.offset + table.size] = table.spec.values
-        self.state = (fstate, istate)
+        return fstate, istate
 
 
 class Program:
@@ -179,6 +185,59 @@ class Program:
         (useful gradients for table oscillators such as os.osc and integer delays)."""
         y, t = self._run(True, x, n, params, reset, smooth)
         return y, {self._diff_key(p): t[k] for k, p in enumerate(self.diff_params)}
+
+    # ----------------------------------------------------------------- batches
+    def render_batch(self, x=None, n=None, params: Optional[Sequence[Mapping[str, float]]] = None,
+                     workers: Optional[int] = None) -> np.ndarray:
+        """Render a batch, shape (batch, num_outputs, n), each item from a cleared state.
+
+        `params` is a list of parameter settings (one per item); `x` is one input
+        (num_inputs, n) shared by all items or one per item (batch, num_inputs, n). The
+        items run in parallel on `workers` threads (default: every core): the kernels
+        release the GIL."""
+        return self._run_batch(False, x, n, params, workers)[0]
+
+    def jvp_batch(self, x=None, n=None, params: Optional[Sequence[Mapping[str, float]]] = None,
+                  workers: Optional[int] = None, smooth: bool = False):
+        """`jvp` over a batch: (y, {label: dy}) with y and each dy of shape
+        (batch, num_outputs, n)."""
+        y, t = self._run_batch(True, x, n, params, workers, smooth)
+        return y, {self._diff_key(p): t[:, k] for k, p in enumerate(self.diff_params)}
+
+    def _run_batch(self, with_tangents, x, n, params, workers, smooth=False):
+        kernel = self._kernel(with_tangents, smooth)
+        settings = list(params) if params is not None else [None]
+        inputs = None if x is None else np.asarray(x, dtype=np.float64)
+        if inputs is not None and inputs.ndim == 3:
+            if params is None:
+                settings = [None] * inputs.shape[0]
+            elif inputs.shape[0] != len(settings):
+                raise FaustRuntimeError(f"{inputs.shape[0]} inputs for {len(settings)} parameter "
+                                        f"settings: give one input per item, or one for all")
+        items = [(inputs[i] if inputs is not None and inputs.ndim == 3 else inputs, p)
+                 for i, p in enumerate(settings)]
+        prepared = [self._inputs(xi, n) + (self._param_values(p).astype(kernel.float_dtype),)
+                    for xi, p in items]
+        length = prepared[0][1]
+        if any(item[1] != length for item in prepared):
+            raise FaustRuntimeError("every item of a batch must have the same length")
+        m = len(self.diff_params) if with_tangents else 0
+        outputs = np.zeros((len(items), self.num_outputs, length))
+        tangents = np.zeros((len(items), m, self.num_outputs, length if m else 0))
+
+        def run(i):
+            xi, _, pv = prepared[i]
+            state = kernel.fresh_state()
+            kernel.compute(length, xi, outputs[i], tangents[i], state, pv)
+
+        count = workers or os.cpu_count() or 1
+        if count == 1 or len(items) == 1:
+            for i in range(len(items)):
+                run(i)
+        else:
+            with ThreadPoolExecutor(max_workers=count) as pool:
+                list(pool.map(run, range(len(items))))
+        return outputs, tangents
 
     def _diff_key(self, p: Param) -> str:
         same = [q for q in self.diff_params if q.label == p.label]

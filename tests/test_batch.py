@@ -1,0 +1,38 @@
+"""Program.render_batch / jvp_batch: a batch equals its items rendered one by one."""
+import numpy as np
+import pytest
+
+import faustdiff
+from faustdiff.errors import FaustRuntimeError
+
+CODE = ('import("stdfaust.lib"); process = fi.resonlp(hslider("fc[diff:1]", 1000, 50, 5000, 1), '
+        'hslider("q[diff:1]", 2, 0.5, 10, 0.01), 1) : @(hslider("d", 3, 0, 10, 1));')
+
+
+@pytest.fixture(scope="module")
+def prog():
+    return faustdiff.compile(CODE)
+
+
+def test_render_batch_equals_single_renders(prog):
+    x = np.random.default_rng(0).uniform(-1, 1, (1, 3000))
+    settings = [{"fc": 200 + 300 * i, "q": 1 + i, "d": i} for i in range(5)]
+    batch = prog.render_batch(x, params=settings, workers=2)
+    assert batch.shape == (5, 1, 3000)
+    for item, p in zip(batch, settings):
+        np.testing.assert_array_equal(item, prog.render(x, params=p))
+
+
+def test_jvp_batch_with_one_input_per_item(prog):
+    xs = np.random.default_rng(1).uniform(-1, 1, (3, 1, 1000))
+    y, dy = prog.jvp_batch(xs, params=[{"fc": 500}, {"fc": 900}, {"q": 4}], workers=2)
+    for i, p in enumerate([{"fc": 500}, {"fc": 900}, {"q": 4}]):
+        y1, d1 = prog.jvp(xs[i], params=p)
+        np.testing.assert_array_equal(y[i], y1)
+        np.testing.assert_array_equal(dy["fc"][i], d1["fc"])
+        np.testing.assert_array_equal(dy["q"][i], d1["q"])
+
+
+def test_batch_size_mismatch_is_a_clear_error(prog):
+    with pytest.raises(FaustRuntimeError, match="one input per item"):
+        prog.render_batch(np.zeros((2, 1, 10)), params=[{}, {}, {}])
