@@ -1,0 +1,753 @@
+#!/usr/bin/env python3
+"""Benchmark faustdiff against the real Faust compiler (libfaust) and JAX.
+
+    python scripts/bench.py                      # full run, writes BENCHMARKS.md
+    python scripts/bench.py --quick --no-jax --programs biquad --out b.md
+
+Every program of ``scripts/bench_programs`` is measured in the same run:
+
+* run time per second of audio, warm (best of several calls after a warm-up call):
+  faustdiff ``render`` (float64 and float32) and ``jvp`` (all ``[diff:1]`` sliders in
+  one pass, float64), libfaust's LLVM backend through DawDreamer (``RenderEngine.render``
+  only), and, when JAX is installed, DawDreamer's Faust-to-JAX transpilation run as a
+  jitted ``lax.scan`` and as ``jax.jacfwd`` over the diff sliders;
+* compile time: faustdiff cold (a new process on an empty ``FAUSTDIFF_CACHE_DIR``) and
+  warm (a second new process on the same cache), libfaust's ``compile()``, and JAX's
+  ahead-of-time ``lower().compile()``.
+
+JAX is optional: without it (or with ``--no-jax``) its columns read "—".
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import json
+import math
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import types
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence
+
+import numpy as np
+
+PROGRAM_DIR = Path(__file__).resolve().parent / "bench_programs"
+SAMPLE_RATE = 44100
+# Block size of DawDreamer's engine: a common host buffer size, large enough that the
+# per-block overhead of the engine is small next to the DSP.
+FAUST_BLOCK_SIZE = 512
+# Length of the first render in the compile probes (time to first rendered block).
+PROBE_SAMPLES = 64
+MISSING = "—"
+# Timed calls of one measurement: at least --repeats, more while they take less than
+# MIN_TIMED_SECONDS in all, at most MAX_REPEATS.
+MIN_TIMED_SECONDS = 0.5
+MAX_REPEATS = 200
+# Relative difference from JAX above which the notes flag a disagreement (both float64).
+DISAGREEMENT = 1e-6
+
+
+# ----------------------------------------------------------------------------- data
+
+@dataclasses.dataclass(frozen=True)
+class BenchProgram:
+    name: str
+    code: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Timing:
+    """Seconds per call: the best and the median of the timed repeats."""
+
+    best: float
+    median: float
+
+
+@dataclasses.dataclass
+class JaxResult:
+    primal: Optional[Timing] = None
+    jvp: Optional[Timing] = None
+    compile_primal: Optional[float] = None
+    compile_jvp: Optional[float] = None
+    primal_error: Optional[float] = None  # max |faustdiff - JAX| / max |JAX|
+    jvp_error: Optional[float] = None
+    jvp_strategy: Optional[str] = None
+    failure: Optional[str] = None
+
+
+@dataclasses.dataclass
+class ProgramResult:
+    name: str
+    num_inputs: int
+    num_outputs: int
+    num_diff: int
+    seconds: float
+    render: Timing
+    jvp: Timing
+    render_single: Timing
+    cold: Dict[str, float]
+    warm: Dict[str, float]
+    libfaust: Optional[Timing] = None
+    libfaust_compile: Optional[float] = None
+    libfaust_failure: Optional[str] = None
+    jax: Optional[JaxResult] = None
+
+
+# ----------------------------------------------------------------------------- helpers
+
+def load_programs(names: Optional[Sequence[str]]) -> List[BenchProgram]:
+    """The benchmark set, or the named subset of it, in file-name order."""
+    available = {p.stem: p for p in sorted(PROGRAM_DIR.glob("*.dsp"))}
+    wanted = list(available) if not names else list(names)
+    unknown = [n for n in wanted if n not in available]
+    if unknown:
+        raise SystemExit(f"bench.py: unknown program(s) {', '.join(unknown)}; "
+                         f"available: {', '.join(available)}")
+    return [BenchProgram(n, available[n].read_text()) for n in wanted]
+
+
+def white_noise(channels: int, n: int, seed: int = 0) -> np.ndarray:
+    """Seeded uniform noise in [-1, 1], C-contiguous float64 of shape (channels, n)."""
+    noise = np.random.default_rng(seed).uniform(-1.0, 1.0, size=(channels, n))
+    return np.ascontiguousarray(noise, dtype=np.float64)
+
+
+def time_calls(call: Callable[[], object], repeats: int) -> Timing:
+    """Run ``call`` once to warm up, then time it ``repeats`` times, and more (up to
+    ``MAX_REPEATS``) while the timed calls add up to less than ``MIN_TIMED_SECONDS``:
+    fast calls get more chances at a quiet moment of the machine."""
+    call()
+    times: List[float] = []
+    while len(times) < max(1, repeats) or (sum(times) < MIN_TIMED_SECONDS
+                                           and len(times) < MAX_REPEATS):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return Timing(min(times), statistics.median(times))
+
+
+def max_relative_error(actual: np.ndarray, expected: np.ndarray) -> float:
+    scale = max(float(np.max(np.abs(expected), initial=0.0)), 1e-30)
+    return float(np.max(np.abs(actual - expected), initial=0.0)) / scale
+
+
+def short_error(error: BaseException) -> str:
+    """The first line of an exception's text, short enough for a table note."""
+    text = str(error).strip().splitlines()
+    first = text[0] if text else ""
+    return f"{type(error).__name__}: {first[:160]}"
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+# ----------------------------------------------------------------------------- faustdiff
+
+def measure_faustdiff(prog, x: Optional[np.ndarray], n: int, repeats: int):
+    """(render timing, jvp timing) of ``n`` samples; the first calls build the kernels."""
+    render = time_calls(lambda: prog.render(x=x, n=n), repeats)
+    jvp = time_calls(lambda: prog.jvp(x=x, n=n), repeats)
+    return render, jvp
+
+
+def measure_single_precision(program: BenchProgram, x, n: int, repeats: int) -> Timing:
+    """Render timing of the float32 kernel, the precision libfaust runs in."""
+    import faustdiff
+
+    prog = faustdiff.compile(program.code, sample_rate=SAMPLE_RATE, precision="single")
+    return time_calls(lambda: prog.render(x=x, n=n), repeats)
+
+
+def probe_compile(path: Path) -> Dict[str, float]:
+    """Inside a fresh process: seconds from before ``compile`` to after the first render,
+    then to after the first jvp (imports are done before the clock starts)."""
+    import faustdiff
+
+    code = path.read_text()
+    start = time.perf_counter()
+    prog = faustdiff.compile(code, sample_rate=SAMPLE_RATE)
+    prog.render(n=PROBE_SAMPLES)
+    rendered = time.perf_counter()
+    prog.jvp(n=PROBE_SAMPLES)
+    differentiated = time.perf_counter()
+    return {"render": rendered - start, "jvp": differentiated - rendered}
+
+
+def run_probe(path: Path, cache_dir: Path) -> Dict[str, float]:
+    """Run :func:`probe_compile` in a new Python process using ``cache_dir``."""
+    env = dict(os.environ, FAUSTDIFF_CACHE_DIR=str(cache_dir))
+    done = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--probe", str(path)],
+                          env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"compile probe failed for {path.name}:\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def measure_compile(program: BenchProgram, cache_dir: Path):
+    """(cold, warm) probe results; ``cache_dir`` must be empty and is left warm."""
+    path = cache_dir / f"{program.name}.dsp"
+    path.write_text(program.code)
+    cold = run_probe(path, cache_dir)
+    warm = run_probe(path, cache_dir)
+    return cold, warm
+
+
+# ----------------------------------------------------------------------------- libfaust
+
+def dawdreamer_module():
+    try:
+        import dawdreamer
+    except ImportError:
+        return None
+    return dawdreamer
+
+
+def libfaust_engine(dawdreamer, code: str, x: Optional[np.ndarray]):
+    """(engine, compile seconds): a DawDreamer graph of the compiled program, fed ``x``."""
+    engine = dawdreamer.RenderEngine(SAMPLE_RATE, FAUST_BLOCK_SIZE)
+    processor = engine.make_faust_processor("faust")
+    processor.auto_import = ""  # the programs import stdfaust.lib themselves
+    processor.set_dsp_string(code)
+    start = time.perf_counter()
+    processor.compile()
+    compile_seconds = time.perf_counter() - start
+    graph = [(processor, [])]
+    if x is not None:
+        # The processor works in place (output k aliases input k); harmless for timing.
+        player = engine.make_playback_processor("noise", np.ascontiguousarray(x, dtype=np.float32))
+        graph = [(player, []), (processor, ["noise"])]
+    engine.load_graph(graph)
+    return engine, compile_seconds
+
+
+def measure_libfaust(dawdreamer, program: BenchProgram, x, n: int, repeats: int):
+    """(render timing, compile seconds) of ``n`` samples through libfaust."""
+    engine, compile_seconds = libfaust_engine(dawdreamer, program.code, x)
+    # render() renders floor(seconds * rate) samples: half a sample more gives exactly n.
+    seconds = (n + 0.5) / SAMPLE_RATE
+    timing = time_calls(lambda: engine.render(seconds), repeats)
+    rendered = np.asarray(engine.get_audio()).shape[1]
+    if rendered != n:
+        raise RuntimeError(f"DawDreamer rendered {rendered} samples, expected {n}")
+    return timing, compile_seconds
+
+
+def libfaust_version(dawdreamer) -> Optional[str]:
+    """libfaust's version as written in the header of code it generates."""
+    try:
+        from dawdreamer.faust import FaustContext
+        from dawdreamer.faust.box import boxFromDSP, boxToSource
+
+        with FaustContext():
+            source = boxToSource(boxFromDSP("process = _;"), "cpp", "V")
+    except Exception:  # version reporting must never stop the benchmark
+        return None
+    found = re.search(r"Faust (?:version )?(\d+(?:\.\d+)+)", str(source))
+    return found.group(1) if found else None
+
+
+# ----------------------------------------------------------------------------- JAX
+
+def jax_module():
+    try:
+        import jax
+    except ImportError:
+        return None
+    # The transpiled programs are run in double precision, like faustdiff's default.
+    jax.config.update("jax_enable_x64", True)
+    return jax
+
+
+def transpile_to_jax(code: str) -> str:
+    """DawDreamer's Faust-to-JAX source for ``code`` (a Flax-style ``MyDSP`` class)."""
+    from dawdreamer.faust import FaustContext
+    from dawdreamer.faust.box import boxFromDSP, boxToSource
+
+    with FaustContext():
+        box = boxFromDSP(code)
+        return str(boxToSource(box, "jax", "MyDSP", ["-double"]))
+
+
+class _SliderModule:
+    """Stands in for ``flax.linen.Module`` as the base of the transpiled class.
+
+    The generated class only needs dataclass fields and the ``add_*`` UI callbacks; the
+    callbacks store the slider values given in ``self.values`` (by address), or the
+    init value, so derivatives are taken with respect to the sliders themselves.
+    """
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        dataclasses.dataclass(cls)
+
+    def _set(self, state, zone, ui_path, label, init):
+        import jax.numpy as jnp
+
+        address = "/" + "/".join(list(ui_path) + [label])
+        state[zone] = jnp.asarray(self.values.get(address, float(init)), dtype=jnp.float64)
+
+    def add_slider(self, state, zone, ui_path, label, init, a_min, a_max, scale_mode="linear"):
+        self._set(state, zone, ui_path, label, init)
+
+    def add_nentry(self, state, zone, ui_path, label, init, a_min, a_max, step,
+                   scale_mode="linear"):
+        self._set(state, zone, ui_path, label, init)
+
+    def add_button(self, state, zone, ui_path, label):
+        self._set(state, zone, ui_path, label, 0.0)
+
+    def add_soundfile(self, *args, **kwargs):
+        raise NotImplementedError("soundfiles are not supported by the benchmark")
+
+
+def jax_dsp_class(source: str, jax):
+    """Execute the transpiled source and return its ``MyDSP`` class."""
+    import jax.numpy as jnp
+
+    # Newer JAX has no `jax.config` module to import from; the object is the same.
+    source = source.replace("from jax.config import config", "config = jax.config")
+    namespace = {"jax": jax, "jnp": jnp, "np": np, "json": json, "dataclasses": dataclasses,
+                 "List": List, "nn": types.SimpleNamespace(Module=_SliderModule)}
+    exec(compile(source, "<faust-to-jax>", "exec"), namespace)
+    return namespace["MyDSP"]
+
+
+def ui_items(items) -> List[dict]:
+    """Every widget of a Faust JSON ``ui`` description, groups flattened."""
+    found = []
+    for item in items:
+        if "items" in item:
+            found.extend(ui_items(item["items"]))
+        else:
+            found.append(item)
+    return found
+
+
+def is_diff_widget(item: dict) -> bool:
+    return any(str(meta.get("diff", "")).lower() in ("1", "on") for meta in item.get("meta", []))
+
+
+class JaxProgram:
+    """A transpiled program as pure functions of (diff slider values, inputs, state)."""
+
+    def __init__(self, code: str, n: int, jax):
+        self.jax = jax
+        self.dsp_class = jax_dsp_class(transpile_to_jax(code), jax)
+        self.dsp = self.dsp_class(sample_rate=SAMPLE_RATE)
+        self.n = n
+        widgets = [w for w in ui_items(self.dsp.getJSON()["ui"]) if is_diff_widget(w)]
+        self.addresses = [w["address"] for w in widgets]
+        self.labels = [w["label"] for w in widgets]
+        self.init = np.array([float(w["init"]) for w in widgets], dtype=np.float64)
+
+    @property
+    def num_inputs(self) -> int:
+        return self.dsp.getNumInputs()
+
+    def initial_state(self, x):
+        """The state after Faust's init (constants, cleared delay lines), outside any
+        trace: the generated init mixes numpy with JAX and needs concrete values."""
+        state = self.dsp.initialize(x, self.n)
+        return self.jax.tree.map(self.jax.numpy.asarray, state)
+
+    def run(self, values, x, state):
+        """Outputs (num_outputs, n) for diff slider ``values`` and inputs ``x``."""
+        dsp = self.dsp_class(sample_rate=SAMPLE_RATE)
+        dsp.values = dict(zip(self.addresses, values))
+        state = dsp.build_interface(dict(state), x, self.n)
+        _, y = self.jax.lax.scan(self.dsp_class.tick, state, x.T)
+        return y.T
+
+
+def measure_jax(jax, program: BenchProgram, x: Optional[np.ndarray], n: int, repeats: int,
+                reference) -> JaxResult:
+    """Times of the AOT-compiled primal and of the faster of two ways to get all the
+    derivatives, plus agreement with faustdiff."""
+    try:
+        model = JaxProgram(program.code, n, jax)
+        inputs = jax.numpy.asarray(x if x is not None else np.zeros((model.num_inputs, n)))
+        args = (jax.numpy.asarray(model.init), inputs, model.initial_state(inputs))
+        primal, primal_compile = aot_compile(jax, model.run, args)
+        strategies = {name: aot_compile(jax, build(jax, model.run, len(model.init)), args)
+                      for name, build in JVP_STRATEGIES.items()}
+    except Exception as error:  # a program JAX cannot run is a result, not a crash
+        return JaxResult(failure=short_error(error))
+    result = JaxResult(compile_primal=primal_compile)
+    result.primal = time_calls(lambda: primal(*args).block_until_ready(), repeats)
+    for name, (jacobian, seconds) in strategies.items():
+        timing = time_calls(lambda: jacobian(*args).block_until_ready(), repeats)
+        if result.jvp is None or timing.best < result.jvp.best:
+            result.jvp, result.compile_jvp, result.jvp_strategy = timing, seconds, name
+            best_jacobian = jacobian
+    y_ref, dy_ref = reference
+    result.primal_error = max_relative_error(y_ref, np.asarray(primal(*args)))
+    result.jvp_error = jvp_disagreement(model.labels, np.asarray(best_jacobian(*args)), dy_ref)
+    return result
+
+
+def jacfwd_strategy(jax, run, num_params: int):
+    """One forward pass carrying all tangents at once (``vmap`` of ``jvp``)."""
+    return jax.jacfwd(run)
+
+
+def jvp_per_param_strategy(jax, run, num_params: int):
+    """One ``jax.jvp`` pass per diff slider, all in one jitted function."""
+    jnp = jax.numpy
+
+    def columns(values, x, state):
+        basis = jnp.eye(num_params, dtype=values.dtype)
+        tangents = [jax.jvp(lambda v: run(v, x, state), (values,), (basis[k],))[1]
+                    for k in range(num_params)]
+        return jnp.stack(tangents, axis=-1)
+    return columns
+
+
+# Neither wins everywhere: XLA handles the batched tangents of some programs much worse.
+JVP_STRATEGIES = {"jacfwd": jacfwd_strategy, "jvp per slider": jvp_per_param_strategy}
+
+
+def aot_compile(jax, function, args):
+    """(compiled executable, seconds spent tracing and compiling it)."""
+    start = time.perf_counter()
+    compiled = jax.jit(function).lower(*args).compile()
+    return compiled, time.perf_counter() - start
+
+
+def jvp_disagreement(labels, jacobian: np.ndarray,
+                     dy_ref: Dict[str, np.ndarray]) -> Optional[float]:
+    """Worst relative difference over the sliders both sides differentiate."""
+    errors = [max_relative_error(dy_ref[label], jacobian[..., k])
+              for k, label in enumerate(labels) if label in dy_ref]
+    return max(errors) if errors else None
+
+
+def jax_version(jax) -> Optional[str]:
+    return getattr(jax, "__version__", None) if jax is not None else None
+
+
+# ----------------------------------------------------------------------------- one program
+
+def bench_faustdiff(program: BenchProgram, n: int, repeats: int):
+    """(result with faustdiff's numbers, input noise, reference (y, dy) for the checks)."""
+    import faustdiff
+
+    with tempfile.TemporaryDirectory(prefix="faustdiff-bench-") as cache:
+        cold, warm = measure_compile(program, Path(cache))
+        # The in-process measurements reuse the cache the probes just filled.
+        os.environ["FAUSTDIFF_CACHE_DIR"] = cache
+        prog = faustdiff.compile(program.code, sample_rate=SAMPLE_RATE)
+        x = white_noise(prog.num_inputs, n) if prog.num_inputs else None
+        render, jvp = measure_faustdiff(prog, x, n, repeats)
+        render_single = measure_single_precision(program, x, n, repeats)
+        reference = prog.jvp(x=x, n=n)
+    result = ProgramResult(program.name, prog.num_inputs, prog.num_outputs,
+                           len(prog.diff_params), n / SAMPLE_RATE, render, jvp, render_single,
+                           cold, warm)
+    return result, x, reference
+
+
+def bench_program(program: BenchProgram, args, dawdreamer, jax) -> ProgramResult:
+    n = int(round(args.seconds * SAMPLE_RATE))
+    result, x, reference = bench_faustdiff(program, n, args.repeats)
+    if dawdreamer is not None:
+        try:
+            timing, seconds = measure_libfaust(dawdreamer, program, x, n, args.repeats)
+            result.libfaust, result.libfaust_compile = timing, seconds
+        except Exception as error:  # reported in the notes, like JAX failures
+            result.libfaust_failure = short_error(error)
+    if jax is not None:
+        result.jax = measure_jax(jax, program, x, n, args.repeats, reference)
+    return result
+
+
+def describe(result: ProgramResult) -> str:
+    """One progress line: warm times per second of audio (best / median)."""
+    def part(name, timing):
+        if timing is None:
+            return f"{name} {MISSING}"
+        return (f"{name} {per_second(timing.best, result):.2f}/"
+                f"{per_second(timing.median, result):.2f}")
+    jax = result.jax or JaxResult()
+    parts = [part("faustdiff", result.render), part("jvp", result.jvp),
+             part("libfaust", result.libfaust), part("jax", jax.primal), part("jax-jvp", jax.jvp)]
+    return f"{result.name}: ms per s of audio (best/median): " + ", ".join(parts)
+
+
+# ----------------------------------------------------------------------------- report
+
+def per_second(seconds: float, result: ProgramResult) -> float:
+    """Milliseconds of computation per second of audio."""
+    return 1000.0 * seconds / result.seconds
+
+
+def fmt(value: Optional[float], digits: int = 3) -> str:
+    """About ``digits`` significant digits, never in exponent notation."""
+    if value is None or not math.isfinite(value):
+        return MISSING
+    if value == 0:
+        return "0"
+    decimals = max(0, digits - 1 - int(math.floor(math.log10(abs(value)))))
+    return f"{value:.{decimals}f}"
+
+
+def ratio(numerator: Optional[Timing], denominator: Optional[Timing]) -> Optional[float]:
+    if numerator is None or denominator is None or denominator.best <= 0:
+        return None
+    return numerator.best / denominator.best
+
+
+def geometric_mean(values: Sequence[Optional[float]]) -> Optional[float]:
+    present = [v for v in values if v is not None and v > 0]
+    if not present:
+        return None
+    return math.exp(sum(math.log(v) for v in present) / len(present))
+
+
+RUN_COLUMNS = ["program", "in/out", "diff params", "libfaust", "faustdiff", "faustdiff f32",
+               "faustdiff jvp", "JAX", "JAX jvp", "faustdiff / libfaust", "jvp / primal",
+               "faustdiff jvp / JAX jvp"]
+COMPILE_COLUMNS = ["program", "faustdiff cold", "faustdiff warm", "faustdiff cold +jvp",
+                   "faustdiff warm +jvp", "libfaust", "JAX primal", "JAX jvp"]
+CHECK_COLUMNS = ["program", "JAX jvp strategy", "primal difference", "derivative difference"]
+
+
+def run_ratios(result: ProgramResult):
+    jax = result.jax or JaxResult()
+    return (ratio(result.render, result.libfaust), ratio(result.jvp, result.render),
+            ratio(result.jvp, jax.jvp))
+
+
+def run_row(result: ProgramResult) -> List[str]:
+    jax = result.jax or JaxResult()
+    timed = [result.libfaust, result.render, result.render_single, result.jvp, jax.primal, jax.jvp]
+    cells = [fmt(per_second(t.best, result)) if t is not None else MISSING for t in timed]
+    return ([result.name, f"{result.num_inputs}/{result.num_outputs}", str(result.num_diff)]
+            + cells + [fmt(r, 2) for r in run_ratios(result)])
+
+
+def geomean_row(results: Sequence[ProgramResult]) -> List[str]:
+    columns = list(zip(*(run_ratios(r) for r in results)))
+    means = [fmt(geometric_mean(column), 2) for column in columns]
+    return ["**geometric mean**"] + [""] * (len(RUN_COLUMNS) - 1 - len(means)) + means
+
+
+def compile_row(result: ProgramResult) -> List[str]:
+    jax = result.jax or JaxResult()
+    values = [result.cold["render"], result.warm["render"], result.cold["jvp"], result.warm["jvp"],
+              result.libfaust_compile, jax.compile_primal, jax.compile_jvp]
+    return [result.name] + [fmt(v) for v in values]
+
+
+def check_row(result: ProgramResult) -> List[str]:
+    jax = result.jax or JaxResult()
+    return [result.name, jax.jvp_strategy or MISSING, sci(jax.primal_error), sci(jax.jvp_error)]
+
+
+def sci(value: Optional[float]) -> str:
+    return f"{value:.1e}" if value is not None and math.isfinite(value) else MISSING
+
+
+def markdown_table(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> List[str]:
+    lines = ["| " + " | ".join(columns) + " |",
+             "|" + "|".join(":---" if i == 0 else "---:" for i in range(len(columns))) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return lines
+
+
+def method_text(args) -> str:
+    return (
+        f"Each program renders {args.seconds:g} s of seeded white noise (uniform in [-1, 1], "
+        f"one channel per input) at {SAMPLE_RATE} Hz with its sliders at their initial values, "
+        f"and every run time is the best of at least {args.repeats} calls after one warm-up "
+        f"call (more, up to {MAX_REPEATS}, until the timed calls add up to "
+        f"{MIN_TIMED_SECONDS:g} s) "
+        "(`time.perf_counter`, divided by the audio length): faustdiff in float64 "
+        "(`Program.render`, and `Program.jvp` for all `[diff:1]` sliders in one fused pass; "
+        "\"f32\" is `render` with `precision=\"single\"`), "
+        "libfaust's LLVM backend in float32 through DawDreamer (`RenderEngine.render` only, "
+        f"block size {FAUST_BLOCK_SIZE}), and JAX in float64 on DawDreamer's Faust-to-JAX "
+        "transpilation (`boxToSource(box, \"jax\", ...)`, run as `jax.lax.scan`; the "
+        "derivatives are the faster of `jax.jacfwd` over the diff sliders and one `jax.jvp` "
+        "per slider, each AOT-compiled with `jax.jit(f).lower(...).compile()`). "
+        "Compile times are separate: faustdiff cold runs in a new Python process on an empty "
+        "`FAUSTDIFF_CACHE_DIR` and warm in a second new process on the same cache, each timed "
+        f"from before `faustdiff.compile` to after the first `render(n={PROBE_SAMPLES})` "
+        f"(\"+jvp\" is the extra time of the first `jvp(n={PROBE_SAMPLES})` after it, imports "
+        "excluded); libfaust is `FaustProcessor.compile()` and JAX is tracing plus XLA "
+        "compilation, both in the benchmark's process."
+    )
+
+
+def machine_text() -> str:
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return (f"{model}, {os.cpu_count()} logical cores ({usable} usable); "
+            f"{platform.system()} {platform.machine()}; Python {platform.python_version()}")
+
+
+def versions_text(dawdreamer, jax) -> str:
+    import faustdiff
+    import numba
+
+    parts = [f"faustdiff {faustdiff.__version__}", f"numba {numba.__version__}",
+             f"numpy {np.__version__}"]
+    if dawdreamer is not None:
+        faust = libfaust_version(dawdreamer)
+        suffix = f" (libfaust {faust})" if faust else ""
+        parts.append(f"dawdreamer {getattr(dawdreamer, '__version__', '?')}{suffix}")
+    else:
+        parts.append("dawdreamer not installed")
+    parts.append(f"jax {jax_version(jax)}" if jax is not None else "jax not used")
+    return ", ".join(parts)
+
+
+def notes(results: Sequence[ProgramResult], jax_state: str) -> List[str]:
+    lines = []
+    if jax_state:
+        lines.append(f"- JAX: {jax_state}.")
+    else:
+        lines.append("- The transpiled JAX code computes every slider-dependent expression "
+                     "(filter coefficients, `tan`, `pow`...) again at each sample inside its "
+                     "`tick`; faustdiff and libfaust compute them once per call or block.")
+    for r in results:
+        disagreement = max((e for e in (r.jax.primal_error, r.jax.jvp_error) if e is not None),
+                           default=0.0) if r.jax is not None else 0.0
+        if disagreement > DISAGREEMENT:
+            lines.append(f"- faustdiff and the JAX transpilation of libfaust's code disagree on "
+                         f"`{r.name}` ({sci(disagreement)}): the two compilers read the program "
+                         "differently (a semantics bug to chase); the timings still compare "
+                         "the same amount of work.")
+        if r.jax is not None and r.jax.failure:
+            lines.append(f"- JAX could not run `{r.name}`: {r.jax.failure}")
+        if r.libfaust_failure:
+            lines.append(f"- libfaust could not run `{r.name}`: {r.libfaust_failure}")
+    return lines
+
+
+def load_text(loads: Sequence[float]) -> str:
+    """The 1-minute load averages seen during the run (other work skews the timings)."""
+    if not loads:
+        return "unknown"
+    return f"{min(loads):.1f} to {max(loads):.1f} (1-minute average, sampled per program)"
+
+
+def load_average() -> Optional[float]:
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None
+
+
+def report(results: Sequence[ProgramResult], args, dawdreamer, jax, jax_state: str,
+           loads: Sequence[float] = ()) -> str:
+    today = datetime.datetime.now(datetime.timezone.utc).date().isoformat()
+    lines = [
+        "# Benchmarks", "",
+        f"Generated by `python scripts/bench.py{' --quick' if args.quick else ''}` on {today}.", "",
+        f"- **Machine:** {machine_text()}",
+        f"- **Versions:** {versions_text(dawdreamer, jax)}",
+        f"- **System load during the run:** {load_text(loads)}", "",
+        f"**Method.** {method_text(args)}", "",
+        "## Run time (ms per second of audio, lower is better)", "",
+        *markdown_table(RUN_COLUMNS, [run_row(r) for r in results] + [geomean_row(results)]), "",
+        "Ratios are of the best times; \"jvp / primal\" is faustdiff's. "
+        "The programs are in `scripts/bench_programs/`.", "",
+        "## Compile time (s)", "",
+        *markdown_table(COMPILE_COLUMNS, [compile_row(r) for r in results]), "",
+        "## JAX details", "",
+        "The faster derivative strategy, and how far faustdiff's outputs and derivatives are "
+        "from JAX's (max |difference| / max |JAX|, both float64).", "",
+        *markdown_table(CHECK_COLUMNS, [check_row(r) for r in results]), "",
+    ]
+    extra = notes(results, jax_state)
+    if extra:
+        lines += ["## Notes", "", *extra, ""]
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- main
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description="Benchmark faustdiff against libfaust and JAX.")
+    parser.add_argument("--quick", action="store_true",
+                        help="short run: 0.25 s of audio and 2 repeats (unless given)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="Markdown file to write (default: BENCHMARKS.md at the repo root)")
+    parser.add_argument("--no-jax", action="store_true", help="skip the JAX measurements")
+    parser.add_argument("--programs", type=lambda s: [p for p in s.split(",") if p],
+                        default=None, help="comma-separated program names (default: all)")
+    parser.add_argument("--seconds", type=float, default=None, help="seconds of audio (default 2)")
+    parser.add_argument("--repeats", type=int, default=None,
+                        help="timed calls per measurement (default 7)")
+    parser.add_argument("--probe", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.seconds is None:
+        args.seconds = 0.25 if args.quick else 2.0
+    if args.repeats is None:
+        args.repeats = 2 if args.quick else 7
+    if args.seconds <= 0 or args.repeats < 1:
+        parser.error("--seconds must be positive and --repeats at least 1")
+    if args.out is None:
+        args.out = Path(__file__).resolve().parent.parent / "BENCHMARKS.md"
+    return args
+
+
+def select_jax(no_jax: bool):
+    """(jax module or None, a note on why JAX is absent)."""
+    if no_jax:
+        return None, "skipped (`--no-jax`)"
+    jax = jax_module()
+    if jax is None:
+        return None, "not installed; its columns are empty"
+    return jax, ""
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.probe is not None:
+        print(json.dumps(probe_compile(args.probe)))
+        return 0
+    programs = load_programs(args.programs)
+    dawdreamer = dawdreamer_module()
+    jax, jax_state = select_jax(args.no_jax)
+    saved_cache = os.environ.get("FAUSTDIFF_CACHE_DIR")
+    results, loads = [], []
+    try:
+        for program in programs:
+            loads.append(load_average())
+            results.append(bench_program(program, args, dawdreamer, jax))
+            log(describe(results[-1]))
+    finally:
+        restore_env("FAUSTDIFF_CACHE_DIR", saved_cache)
+    loads = [x for x in loads + [load_average()] if x is not None]
+    text = report(results, args, dawdreamer, jax, jax_state, loads)
+    args.out.write_text(text)
+    print(text)
+    log(f"wrote {args.out}")
+    return 0
+
+
+def restore_env(name: str, value: Optional[str]) -> None:
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
+
+
+if __name__ == "__main__":
+    sys.exit(main())

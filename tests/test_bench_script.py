@@ -1,0 +1,90 @@
+"""scripts/bench.py runs end to end and writes well-formed tables (no timing assertions)."""
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("dawdreamer")
+
+BENCH = Path(__file__).resolve().parent.parent / "scripts" / "bench.py"
+
+RUN_COLUMNS = ["program", "in/out", "diff params", "libfaust", "faustdiff", "faustdiff f32",
+               "faustdiff jvp", "JAX", "JAX jvp", "faustdiff / libfaust", "jvp / primal",
+               "faustdiff jvp / JAX jvp"]
+COMPILE_COLUMNS = ["program", "faustdiff cold", "faustdiff warm", "faustdiff cold +jvp",
+                   "faustdiff warm +jvp", "libfaust", "JAX primal", "JAX jvp"]
+
+
+def tables(markdown: str):
+    """Each Markdown table of the text as a list of rows (lists of cell strings)."""
+    found, current = [], []
+    for line in markdown.splitlines():
+        if line.startswith("|"):
+            current.append([cell.strip() for cell in line.strip().strip("|").split("|")])
+        elif current:
+            found.append(current)
+            current = []
+    if current:
+        found.append(current)
+    return found
+
+
+def row_by_name(table, name):
+    rows = [row for row in table[2:] if row[0] == name]
+    assert len(rows) == 1, f"no single row {name!r} in {table}"
+    return dict(zip(table[0], rows[0]))
+
+
+def finite(cell: str) -> bool:
+    try:
+        return math.isfinite(float(cell))
+    except ValueError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench") / "BENCH.md"
+    done = subprocess.run(
+        [sys.executable, str(BENCH), "--quick", "--programs", "biquad", "--no-jax",
+         "--out", str(out)],
+        capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    text = out.read_text()
+    assert text.strip() in done.stdout  # the table is printed too
+    return text
+
+
+@pytest.mark.slow
+def test_run_time_table(report):
+    run = tables(report)[0]
+    assert run[0] == RUN_COLUMNS
+    biquad = row_by_name(run, "biquad")
+    assert biquad["in/out"] == "1/1" and biquad["diff params"] == "2"
+    timed = ["libfaust", "faustdiff", "faustdiff f32", "faustdiff jvp"]
+    for column in timed + ["faustdiff / libfaust", "jvp / primal"]:
+        assert finite(biquad[column]) and float(biquad[column]) > 0, column
+    # --no-jax leaves the JAX columns empty rather than inventing numbers
+    for column in ["JAX", "JAX jvp", "faustdiff jvp / JAX jvp"]:
+        assert biquad[column] == "—", column
+    mean = row_by_name(run, "**geometric mean**")
+    assert finite(mean["faustdiff / libfaust"]) and finite(mean["jvp / primal"])
+
+
+@pytest.mark.slow
+def test_compile_table(report):
+    compile_times = tables(report)[1]
+    assert compile_times[0] == COMPILE_COLUMNS
+    biquad = row_by_name(compile_times, "biquad")
+    for column in COMPILE_COLUMNS[1:6]:
+        assert finite(biquad[column]) and float(biquad[column]) > 0, column
+
+
+@pytest.mark.slow
+def test_header_names_machine_and_versions(report):
+    assert "**Machine:**" in report and "**Versions:**" in report
+    for name in ["faustdiff", "numba", "dawdreamer"]:
+        assert name in report
+    assert "skipped (`--no-jax`)" in report
