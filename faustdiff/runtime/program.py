@@ -40,7 +40,9 @@ class Param:
 class _Kernel:
     """One generated kernel with its state arrays."""
 
-    def __init__(self, source: str, plan, precision: str):
+    def __init__(self, source: str, plan, precision: str, num_params: int = 0):
+        self.num_params = num_params
+        self._template = None
         self.source = source
         self.plan = plan
         self.compute = load_kernel(source)
@@ -51,13 +53,22 @@ class _Kernel:
         self.state = self.fresh_state()
 
     def fresh_state(self):
-        """Cleared state arrays (with the constant tables filled)."""
-        fstate = np.zeros(max(self.plan.float_state_size, 1), dtype=self.float_dtype)
-        istate = np.zeros(max(self.plan.int_state_size, 2), dtype=np.int64)
-        for table in self.plan.constant_tables:  # waveforms
-            target = fstate if table.kind == "float" else istate
-            target[table.offset:table.offset + table.size] = table.spec.values
-        return fstate, istate
+        """Cleared state arrays, with the tables already filled.
+
+        Table contents depend on neither inputs nor parameters, so they are computed once
+        (a call of the kernel over zero samples fills them) and copied on every reset."""
+        if self._template is None:
+            fstate = np.zeros(max(self.plan.float_state_size, 1), dtype=self.float_dtype)
+            istate = np.zeros(max(self.plan.int_state_size, 2), dtype=np.int64)
+            for table in self.plan.constant_tables:  # waveforms
+                target = fstate if table.kind == "float" else istate
+                target[table.offset:table.offset + table.size] = table.spec.values
+            if self.plan.table_inits:
+                empty = np.zeros((0, 0))
+                self.compute(0, empty, empty, np.zeros((0, 0, 0)), (fstate, istate),
+                             np.zeros(self.num_params, dtype=self.float_dtype))
+            self._template = (fstate, istate)
+        return self._template[0].copy(), self._template[1].copy()
 
 
 class Program:
@@ -113,7 +124,8 @@ class Program:
             outputs = self.output_signals
             tangents = self.tangents_of(smooth) if with_tangents else []
             plan = plan_kernel(outputs, tangents, self._specs)
-            kernel = _Kernel(render_source(plan, self.precision), plan, self.precision)
+            kernel = _Kernel(render_source(plan, self.precision), plan, self.precision,
+                             len(self.params))
             self._kernels[key] = kernel
         return kernel
 
