@@ -8,6 +8,7 @@ application (`f(a)` = `_, ..., a : f` or `a, _, ... : f`, as Faust does).
 """
 from __future__ import annotations
 
+import difflib
 import os
 from typing import Dict, List, Optional, Sequence
 
@@ -16,7 +17,7 @@ from ..errors import FaustArityError, FaustEvaluationError, FaustNameError, Span
 from ..parse import ast
 from . import imports, labels, modulation
 from .env import DefGroup, Env, add_groups, group_definitions
-from .lifting import abstract_slot, bus
+from .lifting import abstract_slots, bus
 from .numbers import FOLDABLE_PRIMS, Numbers
 from .patterns import Matcher, PatternVariable, prepare_pattern, to_pattern
 from .values import (FUNCTION_TYPES, Closure, Component, EnvValue, LazyComposition, PartialMatch,
@@ -80,11 +81,9 @@ class Evaluator:
             ast.Redefine: self._redefine,
             ast.InputsOf: self._inputs,
             ast.OutputsOf: self._outputs,
+            ast.Modulation: self._modulation,
             PatternVariable: self._pattern_variable,
         }
-        modulation = getattr(ast, "Modulation", None)
-        if modulation is not None:
-            self._dispatch[modulation] = self._modulation
 
     # ------------------------------------------------------------------ core
     def eval(self, expr, env: Env):
@@ -148,9 +147,10 @@ class Evaluator:
         prim = PRIMITIVE_NAMES.get(name)
         if prim is not None:
             return B.BPrim(prim, span)
+        hint = _suggestion(name, env)
         if where:
-            raise FaustNameError(f"undefined symbol '{name}' in {where}", span)
-        raise FaustNameError(f"undefined symbol '{name}'", span)
+            raise FaustNameError(f"undefined symbol '{name}' in {where}", span, hint=hint)
+        raise FaustNameError(f"undefined symbol '{name}'", span, hint=hint)
 
     def _force(self, layer: Env, group: DefGroup, span: Span):
         name = group.name
@@ -191,22 +191,24 @@ class Evaluator:
             return value.box
         if t is Component:
             return self.as_box(self._component_value(value), span)
-        if t is EnvValue:
-            raise FaustEvaluationError(
-                f"{describe(value)} is used as a block diagram", span,
-                hint="access one of its definitions with '.', e.g. lib.name")
-        if t is StringValue:
-            raise FaustEvaluationError(f"{describe(value)} is used as a block diagram", span)
-        raise FaustEvaluationError(f"{describe(value)} is used as a block diagram", span)
+        hint = "access one of its definitions with '.', e.g. lib.name" if t is EnvValue else ""
+        raise FaustEvaluationError(f"{describe(value)} is used as a block diagram", span,
+                                   hint=hint)
 
     def _lift(self, value, span: Span) -> B.Box:
         hit = self._lifted.get(id(value))
         if hit is not None and hit[0] is value:
             return hit[1]
-        slot = Slot()
-        body = self.as_box(self.apply(value, [slot], span), span)
-        box = abstract_slot(slot, body, span)
-        box.arity()
+        # apply the function to slots while its result is still a function, then turn the
+        # result into a box whose first inputs are the slots (Faust's a2sb)
+        slots: List[Slot] = []
+        result = value
+        while type(result) in FUNCTION_TYPES:
+            n = _parameter_count(result)
+            new = [Slot() for _ in range(n)]
+            slots.extend(new)
+            result = self.apply(result, new, span)
+        box = abstract_slots(slots, self.as_box(result, span), span)
         self._lifted[id(value)] = (value, box)
         return box
 
@@ -349,7 +351,7 @@ class Evaluator:
         layer = Env(None, label=module.file)
         visited = set()
         if module.file and module.file not in ("<string>", "<unknown>"):
-            visited.add(os.path.normpath(module.file))
+            visited.add(os.path.abspath(module.file))
         self._add_statements(layer.entries, module.statements, module.file, visited)
         return layer
 
@@ -550,7 +552,7 @@ class Evaluator:
         n = self.int_of(expr.channels, env, f"the number of channels of soundfile(\"{label}\")")
         return B.BSoundfile(label, n, expr.span)
 
-    def _modulation(self, expr, env: Env):
+    def _modulation(self, expr: ast.Modulation, env: Env):
         # ["a": c1, "b": c2 -> body] modulates b first, then a (Faust's buildBoxModulation)
         value = self.eval(expr.body, env)
         for target, circuit_expr in reversed(expr.targets):
@@ -570,7 +572,7 @@ class Evaluator:
             implanter = modulation.Implanter(modulation.target_path(label), circuit, ins, slot)
             rewritten = implanter.rewrite(body)
             if slot is not None:
-                rewritten = abstract_slot(slot, rewritten, expr.span)
+                rewritten = abstract_slots([slot], rewritten, expr.span)
             rewritten.arity()
             value = rewritten
         return value
@@ -642,6 +644,27 @@ def _is_numeric_tuple(box) -> bool:
     if t is B.BInt or t is B.BReal:
         return True
     return t is B.BPar and _is_numeric_tuple(box.a) and _is_numeric_tuple(box.b)
+
+
+def _suggestion(name: str, env: Optional[Env]) -> str:
+    """'did you mean ...?' from the names visible in `env`."""
+    names = set(PRIMITIVE_NAMES)
+    e = env
+    while e is not None:
+        names.update(e.entries)
+        names.update(k for k in e.values if isinstance(k, str))
+        e = e.parent
+    close = difflib.get_close_matches(name, sorted(n for n in names if not n.startswith("\0")),
+                                      n=3)
+    return "did you mean " + " or ".join(f"'{c}'" for c in close) + "?" if close else ""
+
+
+def _parameter_count(fn) -> int:
+    if type(fn) is Closure:
+        return len(fn.params)
+    if type(fn) is RuleSet:
+        return fn.arity
+    return fn.ruleset.arity - len(fn.args)
 
 
 def _expect(expr: ast.UIWidget, n: int) -> None:

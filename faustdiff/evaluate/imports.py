@@ -95,14 +95,14 @@ def resolve(name: str, importing_file: str, import_dirs: Sequence[str], span: Sp
     target = local_name(name)
     if os.path.isabs(target):
         if os.path.isfile(target):
-            return target
+            return os.path.normpath(target)
         folders = [os.path.dirname(target)]
     else:
         folders = search_folders(importing_file, import_dirs)
         for folder in folders:
             path = os.path.join(folder, target)
             if os.path.isfile(path):
-                return os.path.normpath(path)
+                return os.path.abspath(path)
     raise FaustImportError(
         f"cannot find '{name}'; searched: " + ", ".join(folders), span,
         hint="add the file's folder to import_dirs or to FAUST_LIB_PATH")

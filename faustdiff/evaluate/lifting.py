@@ -2,20 +2,23 @@
 
 A function that is used where a block diagram is expected (`process = f;`,
 `x : ba.db2linear`, `\\(c).(c+1) ~ _`, the recursive body of a `letrec`) becomes a box
-whose first input is its argument: Faust applies it to a slot `s` and keeps the result
-`b` as a "symbolic box" `(s -> b)`. Here the slot is eliminated at once:
-`abstract_slot(s, b)` is an ordinary box with inputs (s, inputs of b) that computes b,
-built from the same primitives and compositions (routes carry the slot to each place that
-reads it). Where the slot is read once in a chain the result is the natural diagram,
-e.g. `\\(x).(pow(10, x/20))` becomes `10, (_, 20 : /) : pow`.
+whose first inputs are its arguments: Faust applies it to slots `s1..sk` and keeps the
+result `b` as a "symbolic box" `(s1..sk -> b)`. Here the slots are eliminated at once:
+`abstract_slots([s1..sk], b)` is an ordinary box with inputs (s1..sk, inputs of b) that
+computes b, built from the same primitives and compositions; routes carry each slot
+only to the parts of the diagram that read it. Where a slot is read once in a chain the
+result is the natural diagram, e.g. `\\(x).(pow(10, x/20))` becomes
+`10, (_, 20 : /) : pow`.
 """
 from __future__ import annotations
 
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from .. import boxes as B
 from ..errors import Span
 from .values import Slot
+
+_COMPOSITIONS = (B.BSeq, B.BPar, B.BSplit, B.BMerge, B.BRec)
 
 
 def bus(n: int, span: Span) -> B.Box:
@@ -26,126 +29,145 @@ def bus(n: int, span: Span) -> B.Box:
     return box
 
 
+def _merge(u: Tuple[int, ...], v: Tuple[int, ...]) -> Tuple[int, ...]:
+    if not u:
+        return v
+    if not v or u == v:
+        return u
+    return tuple(sorted(set(u) | set(v)))
+
+
+def _slots(used: Sequence[int]) -> List[tuple]:
+    return [("s", i) for i in used]
+
+
+def _signals(tag: str, n: int) -> List[tuple]:
+    return [(tag, k) for k in range(n)]
+
+
 class _Abstractor:
-    def __init__(self, slot: Slot, span: Span):
-        self.slot = slot
+    def __init__(self, slots: Sequence[Slot], span: Span):
+        self.index = {id(s): i for i, s in enumerate(slots)}
+        self.slots = list(slots)  # keeps the ids valid
         self.span = span
-        self._contains: Dict[int, Tuple[B.Box, bool]] = {}
-        self._done: Dict[int, Tuple[B.Box, B.Box]] = {}
+        self._used: Dict[int, Tuple[B.Box, Tuple[int, ...]]] = {}
+        self._lifted: Dict[int, Tuple[B.Box, B.Box]] = {}
 
-    def contains(self, box: B.Box) -> bool:
-        hit = self._contains.get(id(box))
+    # -- which slots a box reads
+    def used(self, box: B.Box) -> Tuple[int, ...]:
+        hit = self._used.get(id(box))
         if hit is not None and hit[0] is box:
             return hit[1]
-        if box is self.slot:
-            found = True
-        elif isinstance(box, (B.BSeq, B.BPar, B.BSplit, B.BMerge, B.BRec)):
-            found = self.contains(box.a) or self.contains(box.b)
-        elif isinstance(box, B.BGroup):
-            found = self.contains(box.body)
+        t = type(box)
+        if t is Slot:
+            i = self.index.get(id(box))
+            result = (i,) if i is not None else ()
+        elif t in _COMPOSITIONS:
+            result = _merge(self.used(box.a), self.used(box.b))
+        elif t is B.BGroup:
+            result = self.used(box.body)
         else:
-            found = False
-        self._contains[id(box)] = (box, found)
-        return found
-
-    def route(self, ins: int, outs: int, pairs: List[Tuple[int, int]]) -> B.Box:
-        return B.BRoute(ins, outs, tuple(pairs), self.span)
-
-    def seq(self, a: B.Box, b: B.Box) -> B.Box:
-        if isinstance(a, B.BWire) and b.arity()[0] == 1:
-            return b
-        box = B.BSeq(a, b, self.span)
-        box.arity()
-        return box
-
-    def par(self, a: B.Box, b: B.Box) -> B.Box:
-        return B.BPar(a, b, self.span)
-
-    def lifted(self, box: B.Box) -> B.Box:
-        """`box` with the slot as an extra first input; `box` need not contain the slot."""
-        if not self.contains(box):
-            return self.par(B.BCut(self.span), box)
-        return self.abstract(box)
-
-    def with_slot_out(self, box: B.Box) -> B.Box:
-        """(s, inputs of box) -> (s, outputs of box)."""
-        ins, outs = box.arity()
-        if not self.contains(box):
-            return self.par(B.BWire(self.span), box)
-        # (s, ins) -> (s, ins, s) : (L(box), _) : (outs, s) -> (s, outs)
-        dup = self.route(1 + ins, 2 + ins, [(1, 1)] + [(k, k) for k in range(2, ins + 2)]
-                         + [(1, ins + 2)])
-        back = self.route(outs + 1, outs + 1, [(outs + 1, 1)] + [(k, k + 1)
-                                                                 for k in range(1, outs + 1)])
-        return self.seq(self.seq(dup, self.par(self.abstract(box), B.BWire(self.span))), back)
-
-    def abstract(self, box: B.Box) -> B.Box:
-        """The slot-lifted form of a box that contains the slot."""
-        hit = self._done.get(id(box))
-        if hit is not None and hit[0] is box:
-            return hit[1]
-        result = self._abstract(box)
-        self._done[id(box)] = (box, result)
+            result = ()
+        self._used[id(box)] = (box, result)
         return result
 
-    def _abstract(self, box: B.Box) -> B.Box:
-        if box is self.slot:
-            return B.BWire(self.span)
+    # -- small builders
+    def route(self, ins: List[tuple], outs: List[tuple]) -> Optional[B.Box]:
+        """The route taking signals labelled `ins` to the order `outs` (None: identity)."""
+        if ins == outs:
+            return None
+        position: Dict[tuple, int] = {}
+        for k, label in enumerate(ins):
+            position.setdefault(label, k + 1)
+        pairs = tuple((position[label], j + 1) for j, label in enumerate(outs))
+        return B.BRoute(len(ins), len(outs), pairs, self.span)
+
+    def seq(self, *boxes: Optional[B.Box]) -> B.Box:
+        result = None
+        for box in boxes:
+            if box is None:
+                continue
+            result = box if result is None else B.BSeq(result, box, self.span)
+        return result
+
+    def par(self, a: B.Box, n_wires: int) -> B.Box:
+        return a if n_wires == 0 else B.BPar(a, bus(n_wires, self.span), self.span)
+
+    def part(self, box: B.Box) -> B.Box:
+        """`box` with the slots it reads as first inputs (itself when it reads none)."""
+        return self.lift(box) if self.used(box) else box
+
+    # -- the transformation
+    def lift(self, box: B.Box) -> B.Box:
+        """A box with inputs (slots read by `box`, in slot order; inputs of `box`)."""
+        hit = self._lifted.get(id(box))
+        if hit is not None and hit[0] is box:
+            return hit[1]
+        result = self._lift(box)
+        result.arity()
+        self._lifted[id(box)] = (box, result)
+        return result
+
+    def _lift(self, box: B.Box) -> B.Box:
         t = type(box)
+        if t is Slot:
+            return B.BWire(self.span)
         if t is B.BGroup:
-            return B.BGroup(box.kind, box.label, self.abstract(box.body), box.span)
-        a, b = box.a, box.b
+            return B.BGroup(box.kind, box.label, self.lift(box.body), box.span)
+        a, c = box.a, box.b
         ia, oa = a.arity()
-        ib, ob = b.arity()
-        in_a, in_b = self.contains(a), self.contains(b)
+        ic, oc = c.arity()
+        ua, uc = self.used(a), self.used(c)
+        u = self.used(box)
+        la, lc = self.part(a), self.part(c)
         if t is B.BPar:
-            if not in_b:
-                return self.par(self.abstract(a), b)
-            if not in_a:
-                if ia == 0:
-                    return self.par(a, self.abstract(b))
-                # (s, a_ins, b_ins) -> (a_ins, s, b_ins)
-                pairs = [(k + 2, k + 1) for k in range(ia)] + [(1, ia + 1)] + \
-                        [(ia + 2 + k, ia + 2 + k) for k in range(ib)]
-                return self.seq(self.route(1 + ia + ib, 1 + ia + ib, pairs),
-                                self.par(a, self.abstract(b)))
-            # (s, a_ins, b_ins) -> (s, a_ins, s, b_ins)
-            pairs = [(1, 1)] + [(k + 2, k + 2) for k in range(ia)] + [(1, ia + 2)] + \
-                    [(ia + 2 + k, ia + 3 + k) for k in range(ib)]
-            return self.seq(self.route(1 + ia + ib, 2 + ia + ib, pairs),
-                            self.par(self.abstract(a), self.abstract(b)))
-        if t is B.BSeq:
-            if not in_b:
-                return self.seq(self.abstract(a), b)
-            return self.seq(self.with_slot_out(a), self.abstract(b))
-        if t is B.BSplit or t is B.BMerge:
-            if not in_b:
-                return t(self.abstract(a), b, box.span)
-            fan = t(bus(oa, self.span), bus(ib, self.span), box.span)
-            return self.seq(self.seq(self.with_slot_out(a), self.par(B.BWire(self.span), fan)),
-                            self.abstract(b))
+            into = self.route(_slots(u) + _signals("a", ia) + _signals("c", ic),
+                              _slots(ua) + _signals("a", ia) + _slots(uc) + _signals("c", ic))
+            return self.seq(into, B.BPar(la, lc, box.span))
         if t is B.BRec:
-            return self._abstract_rec(box, ia, oa, ib, ob)
-        raise AssertionError(f"cannot lift {t.__name__}")  # pragma: no cover
+            return self._lift_rec(box, la, lc, ia, oa, ic, oc, ua, uc, u)
+        # a first, keeping a copy of the slots c reads: (u, a_ins) -> (oa, uc) -> (uc, oa)
+        into = self.route(_slots(u) + _signals("a", ia),
+                          _slots(ua) + _signals("a", ia) + _slots(uc))
+        turn = self.route(_signals("o", oa) + _slots(uc), _slots(uc) + _signals("o", oa))
+        head = self.seq(into, self.par(la, len(uc)), turn)
+        if t is B.BSeq:
+            return self.seq(head, lc)
+        fan = t(bus(oa, self.span), bus(ic, self.span), box.span)  # split or merge
+        if not uc:
+            return t(head, c, box.span)
+        return self.seq(head, B.BPar(bus(len(uc), self.span), fan, self.span), lc)
 
-    def _abstract_rec(self, box: B.BRec, ia: int, oa: int, ib: int, ob: int) -> B.Box:
-        # a ~ b with the slot s: the slot enters the recursive block beside a's own inputs
-        # and leaves it as an extra first output, so b (fed by the first outputs of the
-        # block) reads it too; it is cut after the loop.
-        rest = ia - ob
-        # A' inputs: (feedback[ob], s, rest) ; L(a) inputs: (s, a_ins) ; plus a copy of s
-        pairs = [(ob + 1, 1)] + [(1 + j, 2 + j) for j in range(ob)] + \
-                [(ob + 2 + k, 2 + ob + k) for k in range(rest)] + [(ob + 1, ia + 2)]
-        into = self.route(ob + 1 + rest, ia + 2, pairs)
-        out = self.route(oa + 1, oa + 1, [(oa + 1, 1)] + [(k, k + 1) for k in range(1, oa + 1)])
-        a2 = self.seq(self.seq(into, self.par(self.lifted(box.a), B.BWire(self.span))), out)
-        b2 = self.lifted(box.b)
-        rec = B.BRec(a2, b2, box.span)
+    def _lift_rec(self, box, la, lc, ia, oa, ic, oc, ua, uc, u) -> B.Box:
+        # a ~ c: the slots enter the loop beside a's own inputs; the ones c reads leave a's
+        # side as extra first outputs, so c (fed by the first outputs) reads them too, and
+        # they are cut after the loop.
+        rest = ia - oc
+        into = self.route(_signals("f", oc) + _slots(u) + _signals("r", rest),
+                          _slots(ua) + _signals("f", oc) + _signals("r", rest) + _slots(uc))
+        turn = self.route(_signals("o", oa) + _slots(uc), _slots(uc) + _signals("o", oa))
+        a_side = self.seq(into, self.par(la, len(uc)), turn)
+        rec = B.BRec(a_side, lc, box.span)
+        if not uc:
+            return rec
         rec.arity()
-        cut = B.BCut(self.span) if oa == 0 else self.par(B.BCut(self.span), bus(oa, self.span))
-        return self.seq(rec, cut)
+        cuts = [B.BCut(self.span) for _ in uc] + [B.BWire(self.span) for _ in range(oa)]
+        tail = cuts[-1]
+        for x in reversed(cuts[:-1]):
+            tail = B.BPar(x, tail, self.span)
+        return B.BSeq(rec, tail, self.span)
+
+    def abstract(self, body: B.Box) -> B.Box:
+        used = self.used(body)
+        lifted = self.part(body)
+        ins = body.arity()[0]
+        select = self.route(_slots(range(len(self.slots))) + _signals("i", ins),
+                            _slots(used) + _signals("i", ins))
+        result = self.seq(select, lifted)
+        result.arity()
+        return result
 
 
-def abstract_slot(slot: Slot, body: B.Box, span: Span) -> B.Box:
-    """A box with inputs (slot, inputs of body) that computes `body`."""
-    return _Abstractor(slot, span).lifted(body)
+def abstract_slots(slots: Sequence[Slot], body: B.Box, span: Span) -> B.Box:
+    """A box with inputs (slots..., inputs of body) that computes `body`."""
+    return _Abstractor(slots, span).abstract(body)

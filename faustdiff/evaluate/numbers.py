@@ -69,7 +69,8 @@ class Numbers:
 
     def _reason(self, box):
         t = type(box)
-        if t in (B.BInt, B.BReal, B.BWire, B.BCut, B.BRoute):
+        if t in (B.BInt, B.BReal, B.BWire, B.BCut, B.BRoute, B.BWaveform):
+            # (a waveform's first output, its size, is a compile-time number)
             return None
         if t is B.BPrim:
             return f"'{box.name}'" if box.name in _NOT_FOLDABLE_PRIMS else None
@@ -87,8 +88,6 @@ class Numbers:
             return f"the foreign function '{box.name}'"
         if t is B.BSoundfile:
             return "a soundfile"
-        if t is B.BWaveform:
-            return "a waveform"
         if t is Slot or t is PatternVar:
             return "a function argument"
         return type(box).__name__

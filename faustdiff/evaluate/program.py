@@ -89,13 +89,21 @@ def _run_deep(fn: Callable[[], T]) -> T:
             sys.setrecursionlimit(old_limit)
 
     old_size = threading.stack_size()
-    try:
-        threading.stack_size(_STACK_BYTES)
-        worker = threading.Thread(target=target, name="faustdiff-evaluate", daemon=True)
-        worker.start()
-    finally:
-        threading.stack_size(old_size)
-    worker.join()
+    worker = None
+    for size in (_STACK_BYTES, _STACK_BYTES // 8):
+        try:
+            threading.stack_size(size)
+            worker = threading.Thread(target=target, name="faustdiff-evaluate", daemon=True)
+            worker.start()
+            break
+        except (ValueError, RuntimeError, MemoryError):
+            worker = None  # no thread with that stack here: try smaller, then inline
+        finally:
+            threading.stack_size(old_size)
+    if worker is None:
+        target()
+    else:
+        worker.join()
     if "error" in result:
         error = result["error"]
         raise error.with_traceback(error.__traceback__)

@@ -18,7 +18,7 @@ from ..errors import Span
 from ..parse import ast
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .env import Env, DefGroup
+    from .env import Env
 
 
 class Slot(B.Box):
