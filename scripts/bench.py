@@ -32,11 +32,16 @@ import subprocess
 import sys
 import tempfile
 import time
-import types
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
+
+# The JAX runner (DawDreamer's Faust-to-JAX transpilation run as a lax.scan) lives beside
+# this script, which is run as a script rather than imported from a package.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from jax_reference import (JVP_STRATEGIES, JaxProgram, aot_compile, jax_module,  # noqa: E402
+                           jax_version, jvp_disagreement, max_relative_error)
 
 PROGRAM_DIR = Path(__file__).resolve().parent / "bench_programs"
 SAMPLE_RATE = 44100
@@ -131,11 +136,6 @@ def time_calls(call: Callable[[], object], repeats: int) -> Timing:
         call()
         times.append(time.perf_counter() - start)
     return Timing(min(times), statistics.median(times))
-
-
-def max_relative_error(actual: np.ndarray, expected: np.ndarray) -> float:
-    scale = max(float(np.max(np.abs(expected), initial=0.0)), 1e-30)
-    return float(np.max(np.abs(actual - expected), initial=0.0)) / scale
 
 
 def short_error(error: BaseException) -> str:
@@ -255,117 +255,7 @@ def libfaust_version(dawdreamer) -> Optional[str]:
 
 
 # ----------------------------------------------------------------------------- JAX
-
-def jax_module():
-    try:
-        import jax
-    except ImportError:
-        return None
-    # The transpiled programs are run in double precision, like faustdiff's default.
-    jax.config.update("jax_enable_x64", True)
-    return jax
-
-
-def transpile_to_jax(code: str) -> str:
-    """DawDreamer's Faust-to-JAX source for ``code`` (a Flax-style ``MyDSP`` class)."""
-    from dawdreamer.faust import FaustContext
-    from dawdreamer.faust.box import boxFromDSP, boxToSource
-
-    with FaustContext():
-        box = boxFromDSP(code)
-        return str(boxToSource(box, "jax", "MyDSP", ["-double"]))
-
-
-class _SliderModule:
-    """Stands in for ``flax.linen.Module`` as the base of the transpiled class.
-
-    The generated class only needs dataclass fields and the ``add_*`` UI callbacks; the
-    callbacks store the slider values given in ``self.values`` (by address), or the
-    init value, so derivatives are taken with respect to the sliders themselves.
-    """
-
-    def __init_subclass__(cls, **kwargs):
-        super().__init_subclass__(**kwargs)
-        dataclasses.dataclass(cls)
-
-    def _set(self, state, zone, ui_path, label, init):
-        import jax.numpy as jnp
-
-        address = "/" + "/".join(list(ui_path) + [label])
-        state[zone] = jnp.asarray(self.values.get(address, float(init)), dtype=jnp.float64)
-
-    def add_slider(self, state, zone, ui_path, label, init, a_min, a_max, scale_mode="linear"):
-        self._set(state, zone, ui_path, label, init)
-
-    def add_nentry(self, state, zone, ui_path, label, init, a_min, a_max, step,
-                   scale_mode="linear"):
-        self._set(state, zone, ui_path, label, init)
-
-    def add_button(self, state, zone, ui_path, label):
-        self._set(state, zone, ui_path, label, 0.0)
-
-    def add_soundfile(self, *args, **kwargs):
-        raise NotImplementedError("soundfiles are not supported by the benchmark")
-
-
-def jax_dsp_class(source: str, jax):
-    """Execute the transpiled source and return its ``MyDSP`` class."""
-    import jax.numpy as jnp
-
-    # Newer JAX has no `jax.config` module to import from; the object is the same.
-    source = source.replace("from jax.config import config", "config = jax.config")
-    namespace = {"jax": jax, "jnp": jnp, "np": np, "json": json, "dataclasses": dataclasses,
-                 "List": List, "nn": types.SimpleNamespace(Module=_SliderModule)}
-    exec(compile(source, "<faust-to-jax>", "exec"), namespace)
-    return namespace["MyDSP"]
-
-
-def ui_items(items) -> List[dict]:
-    """Every widget of a Faust JSON ``ui`` description, groups flattened."""
-    found = []
-    for item in items:
-        if "items" in item:
-            found.extend(ui_items(item["items"]))
-        else:
-            found.append(item)
-    return found
-
-
-def is_diff_widget(item: dict) -> bool:
-    return any(str(meta.get("diff", "")).lower() in ("1", "on") for meta in item.get("meta", []))
-
-
-class JaxProgram:
-    """A transpiled program as pure functions of (diff slider values, inputs, state)."""
-
-    def __init__(self, code: str, n: int, jax):
-        self.jax = jax
-        self.dsp_class = jax_dsp_class(transpile_to_jax(code), jax)
-        self.dsp = self.dsp_class(sample_rate=SAMPLE_RATE)
-        self.n = n
-        widgets = [w for w in ui_items(self.dsp.getJSON()["ui"]) if is_diff_widget(w)]
-        self.addresses = [w["address"] for w in widgets]
-        self.labels = [w["label"] for w in widgets]
-        self.init = np.array([float(w["init"]) for w in widgets], dtype=np.float64)
-
-    @property
-    def num_inputs(self) -> int:
-        return self.dsp.getNumInputs()
-
-    def initial_state(self, x):
-        """The state after Faust's init (constants, cleared delay lines), outside any
-        trace: the generated init mixes numpy with JAX and needs concrete values."""
-        state = self.dsp.initialize(x, self.n)
-        return self.jax.tree.map(self.jax.numpy.asarray, state)
-
-    def run(self, values, x, state):
-        """Outputs (num_outputs, n) for diff slider ``values`` and inputs ``x``."""
-        dsp = self.dsp_class(sample_rate=SAMPLE_RATE)
-        dsp.values = dict(zip(self.addresses, values))
-        state = dsp.build_interface(dict(state), x, self.n)
-        _, y = self.jax.lax.scan(self.dsp_class.tick, state, x.T)
-        return y.T
-
+# The runner itself is scripts/jax_reference.py.
 
 def measure_jax(jax, program: BenchProgram, x: Optional[np.ndarray], n: int, repeats: int,
                 reference) -> JaxResult:
@@ -391,46 +281,6 @@ def measure_jax(jax, program: BenchProgram, x: Optional[np.ndarray], n: int, rep
     result.primal_error = max_relative_error(y_ref, np.asarray(primal(*args)))
     result.jvp_error = jvp_disagreement(model.labels, np.asarray(best_jacobian(*args)), dy_ref)
     return result
-
-
-def jacfwd_strategy(jax, run, num_params: int):
-    """One forward pass carrying all tangents at once (``vmap`` of ``jvp``)."""
-    return jax.jacfwd(run)
-
-
-def jvp_per_param_strategy(jax, run, num_params: int):
-    """One ``jax.jvp`` pass per diff slider, all in one jitted function."""
-    jnp = jax.numpy
-
-    def columns(values, x, state):
-        basis = jnp.eye(num_params, dtype=values.dtype)
-        tangents = [jax.jvp(lambda v: run(v, x, state), (values,), (basis[k],))[1]
-                    for k in range(num_params)]
-        return jnp.stack(tangents, axis=-1)
-    return columns
-
-
-# Neither wins everywhere: XLA handles the batched tangents of some programs much worse.
-JVP_STRATEGIES = {"jacfwd": jacfwd_strategy, "jvp per slider": jvp_per_param_strategy}
-
-
-def aot_compile(jax, function, args):
-    """(compiled executable, seconds spent tracing and compiling it)."""
-    start = time.perf_counter()
-    compiled = jax.jit(function).lower(*args).compile()
-    return compiled, time.perf_counter() - start
-
-
-def jvp_disagreement(labels, jacobian: np.ndarray,
-                     dy_ref: Dict[str, np.ndarray]) -> Optional[float]:
-    """Worst relative difference over the sliders both sides differentiate."""
-    errors = [max_relative_error(dy_ref[label], jacobian[..., k])
-              for k, label in enumerate(labels) if label in dy_ref]
-    return max(errors) if errors else None
-
-
-def jax_version(jax) -> Optional[str]:
-    return getattr(jax, "__version__", None) if jax is not None else None
 
 
 # ----------------------------------------------------------------------------- one program

@@ -8,6 +8,7 @@ import pytest
 import faustdiff
 from faustdiff.drivers.derivative import derivative_source
 from reference import corpus_inputs, declared_inputs, faust_available, render_with_faust
+from test_derivatives_fd import warm_kernel_cache_for
 
 pytestmark = [pytest.mark.reference,
               pytest.mark.skipif(not faust_available(), reason="dawdreamer is not installed")]
@@ -16,9 +17,39 @@ ROOT = Path(__file__).resolve().parent.parent
 PROGRAMS = sorted((ROOT / "tests" / "programs" / "diff").glob("*.dsp")) + sorted(
     p for p in (ROOT / "examples").glob("*/diff.dsp") if p.parent.name != "delay")
 N = 3000
+TOLERANCE = 1e-4
+
+# Known disagreements, each an xfail(strict=True): the derivative program of these renders
+# differently under the real compiler.
+KNOWN_FAILURES = {
+    "diff/waveform": (
+        "derivative_source writes a waveform table as an rdtable whose init signal reads the "
+        "waveform through a second rdtable, and libfaust fills a table whose init reads another "
+        "table with zeros (faustdiff fills it with the inner table's values): "
+        "process = rdtable(4, (+(1) ~ _ : -(1) : (waveform{0.0, 0.5, 1.0, 0.25}, _) : rdtable), "
+        "(+(1) ~ _) % 4); renders 0 0 0 0 in libfaust 2.85.9, 0.5 1 0.25 0 in faustdiff"),
+}
 
 
-@pytest.mark.parametrize("path", PROGRAMS, ids=[f"{p.parent.name}/{p.stem}" for p in PROGRAMS])
+def cases():
+    for path in PROGRAMS:
+        name = f"{path.parent.name}/{path.stem}"
+        marks = ([pytest.mark.xfail(strict=True, reason=KNOWN_FAILURES[name])]
+                 if name in KNOWN_FAILURES else [])
+        yield pytest.param(path, id=name, marks=marks)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def warm_kernel_cache():
+    # the single-precision jvp kernels, compiled on every core before the tests use them
+    warm_kernel_cache_for(PROGRAMS, precision="single", render=False)
+
+
+def rms(signal: np.ndarray) -> np.ndarray:
+    return np.sqrt(np.mean(signal ** 2, axis=-1))
+
+
+@pytest.mark.parametrize("path", cases())
 def test_derivative_program_renders_the_tangents(path):
     prog = faustdiff.compile_file(str(path))
     x = corpus_inputs(prog.num_inputs, N) if prog.num_inputs else None
@@ -28,9 +59,15 @@ def test_derivative_program_renders_the_tangents(path):
     # at init time (delay lengths) may round differently than in float64
     single = faustdiff.compile_file(str(path), precision="single")
     y, dy = single.jvp(x, n=N)
-    got = np.concatenate([y] + [dy[k] for k in dy])
+    blocks = [y] + [dy[k] for k in dy]  # the outputs, then the tangents of each parameter
+    got = np.concatenate(blocks)
     assert want.shape == got.shape
-    for channel in range(got.shape[0]):
-        scale = max(np.sqrt(np.mean(got[channel] ** 2)), 1e-6)
-        rel = np.sqrt(np.mean((got[channel] - want[channel]) ** 2)) / scale
-        assert rel <= 1e-4, f"channel {channel}: relative RMS {rel:.2e}"
+    width = y.shape[0]
+    for start in range(0, got.shape[0], width):
+        # A channel whose true value is 0 (d(x*g/g)/dg) holds only float32 rounding noise
+        # (~1e-8), so each channel is measured at least at 1e-3 of its block's largest RMS.
+        floor = max(1e-3 * float(rms(got[start:start + width]).max()), 1e-6)
+        for channel in range(start, start + width):
+            scale = max(float(rms(got[channel])), floor)
+            rel = float(rms(got[channel] - want[channel])) / scale
+            assert rel <= TOLERANCE, f"channel {channel}: relative RMS {rel:.2e}"
