@@ -139,23 +139,25 @@ class _Abstractor:
         return self.seq(head, B.BPar(bus(len(uc), self.span), fan, self.span), lc)
 
     def _lift_rec(self, box, la, lc, ia, oa, ic, oc, ua, uc, u) -> B.Box:
-        # a ~ c: the slots enter the loop beside a's own inputs; the ones c reads leave a's
-        # side as extra first outputs, so c (fed by the first outputs) reads them too, and
-        # they are cut after the loop.
+        # a ~ c where c reads slots: a slot is a closure variable, current at every
+        # sample, but anything that reaches c through the loop arrives one sample late.
+        # So c moves into the loop's input stage: the loop feeds back a's first ic
+        # outputs unchanged, and c reads them together with the current slots:
+        #   (route : (c, wires) : route : a) ~ bus(ic)
+        # (a ~ c feeds c with a's outputs one sample late and a with c's outputs at
+        # once, exactly as this does.)
         rest = ia - oc
-        into = self.route(_signals("f", oc) + _slots(u) + _signals("r", rest),
-                          _slots(ua) + _signals("f", oc) + _signals("r", rest) + _slots(uc))
-        turn = self.route(_signals("o", oa) + _slots(uc), _slots(uc) + _signals("o", oa))
-        a_side = self.seq(into, self.par(la, len(uc)), turn)
-        rec = B.BRec(a_side, lc, box.span)
         if not uc:
-            return rec
-        rec.arity()
-        cuts = [B.BCut(self.span) for _ in uc] + [B.BWire(self.span) for _ in range(oa)]
-        tail = cuts[-1]
-        for x in reversed(cuts[:-1]):
-            tail = B.BPar(x, tail, self.span)
-        return B.BSeq(rec, tail, self.span)
+            into = self.route(_signals("f", oc) + _slots(u) + _signals("r", rest),
+                              _slots(ua) + _signals("f", oc) + _signals("r", rest))
+            return B.BRec(self.seq(into, la), lc, box.span)
+        into = self.route(_signals("f", ic) + _slots(u) + _signals("r", rest),
+                          _slots(uc) + _signals("f", ic) + _slots(ua) + _signals("r", rest))
+        feedback = self.par(lc, len(ua) + rest)
+        turn = self.route(_signals("o", oc) + _slots(ua) + _signals("r", rest),
+                          _slots(ua) + _signals("o", oc) + _signals("r", rest))
+        loop_body = self.seq(into, feedback, turn, la)
+        return B.BRec(loop_body, bus(ic, self.span), box.span)
 
     def abstract(self, body: B.Box) -> B.Box:
         used = self.used(body)
