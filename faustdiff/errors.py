@@ -44,9 +44,11 @@ class FaustDiffError(Exception):
         if text is None and self.span is not None:
             text = _read_quietly(self.span.file)
         if text is not None and self.span is not None and self.span.line >= 1:
-            src_lines = text.splitlines()
+            # the parser counts lines at "\n" only (splitlines would also split at form
+            # feeds, \x1c-\x1e, \u2028..., and show the wrong line)
+            src_lines = text.split("\n")
             if self.span.line <= len(src_lines):
-                src = src_lines[self.span.line - 1].expandtabs(1)
+                src = _printable(src_lines[self.span.line - 1].rstrip("\r").expandtabs(1))
                 lines.append("    " + src)
                 lines.append("    " + " " * max(self.span.column - 1, 0) + "^")
         if self.hint:
@@ -58,9 +60,17 @@ class FaustDiffError(Exception):
         return f"{head}{self.message}"
 
 
+def _printable(line: str) -> str:
+    """A source line safe to print on a terminal: a control character (in a binary file,
+    say) could drive the terminal, so each becomes one '?', which keeps the caret below
+    under the right column."""
+    return "".join(c if c.isprintable() else "?" for c in line)
+
+
 def _read_quietly(path: str) -> Optional[str]:
     try:
-        with open(path, encoding="utf-8", errors="replace") as f:
+        # utf-8-sig: the parser drops a byte-order mark, so must the caret's line
+        with open(path, encoding="utf-8-sig", errors="replace") as f:
             return f.read()
     except OSError:
         return None

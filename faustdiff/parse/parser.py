@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import stat
 import sys
 import threading
 from dataclasses import replace
@@ -28,10 +29,10 @@ from lark import Token, Transformer, v_args
 from lark.exceptions import UnexpectedInput, UnexpectedToken
 from lark.lexer import Lexer, PatternStr
 
-from ..errors import FaustDiffError, FaustSyntaxError, Span
+from ..errors import FaustDiffError, FaustResourceError, FaustSyntaxError, Span
 from . import ast
 
-__all__ = ["parse_string", "parse_file"]
+__all__ = ["parse_string", "parse_file", "read_source"]
 
 # How a user reads the terminals whose pattern is not a plain string.
 _TERMINAL_WORDS = {
@@ -51,11 +52,33 @@ _TERMINAL_WORDS = {
 # `1.5` before `1`. Keywords are found through IDENT, operators after these.
 _LONG_TERMINALS = ("DOC", "STRING", "REAL", "INTEGER", "IDENT", "INCLUDE_FILE")
 
+# Bracket terminals: each opening one with its closing one.
+_CLOSER_OF = {"LPAR": "RPAR", "LBRACK": "RBRACK", "LBRACE": "RBRACE"}
+_CLOSERS = frozenset(_CLOSER_OF.values())
+
+# How the constructs with a fixed list of arguments are written (for hints).
+_SLIDER = '("label", init, min, max, step)'
+_USAGE = {
+    **{kind: kind + _SLIDER for kind in ("hslider", "vslider", "nentry")},
+    **{kind: f'{kind}("label")' for kind in ("button", "checkbox")},
+    **{kind: f'{kind}("label", min, max)' for kind in ("hbargraph", "vbargraph")},
+    **{kind: f'{kind}("label", expression)' for kind in ("hgroup", "vgroup", "tgroup")},
+    **{kind: f"{kind}(i, count, expression)" for kind in ("par", "seq", "sum", "prod")},
+    "route": "route(inputs, outputs, (from, to), ...)",
+    "soundfile": 'soundfile("label", channels)',
+    "ffunction": 'ffunction(type name(argument types), <include.h>, "library")',
+    "fconstant": "fconstant(type name, <include.h>)",
+    "fvariable": "fvariable(type name, <include.h>)",
+}
+
 # Words Faust's lexer reserves although no grammar rule uses them (Lark drops unused
 # terminals, so they are added here). They reach the parser as tokens it never accepts.
 _RESERVED_ONLY = {"minput": "MINPUT"}
 
 _INT32 = 1 << 32
+
+# A byte-order mark may start a file; editors do not show it.
+_BOM = "\ufeff"
 
 
 def _wrap_int32(value: int) -> int:
@@ -544,6 +567,8 @@ class _Parser:
             if source.open_comment is not None:
                 opened = _position(source.text, source.open_comment)[0]
                 hint = f"the comment opened with /* at line {opened} is never closed"
+            else:
+                hint = self._bracket_hint(source.text, token, expected)
         else:
             span = Span(filename, token.line, token.column, token.end_line, token.end_column)
             if token.type in self.keywords and "IDENT" in expected:
@@ -552,11 +577,47 @@ class _Parser:
                 hint = "Faust declares a foreign function without arguments with (), not (void)"
             elif "SEMI" in expected and _first_on_its_line(source.text, token):
                 hint = "is a ';' missing at the end of the previous line?"
+            elif "SEMI" in expected and token.type == "RBRACE":
+                hint = "a definition ends with ';', also the last one before '}'"
+            else:
+                hint = self._bracket_hint(source.text, token, expected)
         message = f"unexpected {self._describe_token(token)}"
         described = self._describe_expected(expected)
         if described:
             message += f"; expected {described}"
         return FaustSyntaxError(message, span, hint)
+
+    def _bracket_hint(self, text: str, token: Token, expected: set) -> str:
+        """When brackets explain the error: how the construct whose arguments are open is
+        written, the innermost bracket still open where its closing one is expected, or
+        a closing bracket that closes nothing. (A long program with one missing ')'
+        otherwise only says "unexpected ';'".)"""
+        end = len(text) if token.type == "$END" else token.start_pos
+        stack = []  # (opening bracket, the token before it)
+        previous = None
+        try:
+            for t in self.lark.lex(text[:end]):
+                if t.type in _CLOSER_OF:
+                    stack.append((t, previous))
+                elif t.type in _CLOSERS and stack and _CLOSER_OF[stack[-1][0].type] == t.type:
+                    stack.pop()
+                previous = t
+        except _LexError:
+            return ""
+        if stack:
+            opener, before = stack[-1]
+            usage = _USAGE.get(before.value) if before is not None and \
+                opener.type == "LPAR" else None
+            # a ',' or ')' where the other one belongs: too few or too many arguments
+            if usage and token.type in ("RPAR", "PAR") and "IDENT" not in expected:
+                return f"{before.value} is written {usage}"
+            if _CLOSER_OF[opener.type] in expected:
+                return (f"the '{opener.value}' at line {opener.line}, column {opener.column} "
+                        f"is not closed")
+        if token.type in _CLOSERS and not any(_CLOSER_OF[o.type] == token.type
+                                              for o, _ in stack):
+            return f"this '{token.value}' closes nothing: no bracket of its kind is open here"
+        return ""
 
     def _describe_token(self, token: Token) -> str:
         if token.type == "$END":
@@ -644,33 +705,70 @@ def _get_parser() -> _Parser:
 # ---------------------------------------------------------------- public API
 def parse_string(text: str, filename: str = "<string>") -> ast.Module:
     """Parse Faust source text. Raises FaustSyntaxError (with file, line, column)."""
+    # A byte-order mark is invisible in an editor: drop it so that columns count from
+    # the first visible character (text from a file or from a string alike).
+    if text.startswith(_BOM):
+        text = text[len(_BOM):]
     return _get_parser().parse(text, filename)
 
 
 def parse_file(path: Union[str, Path]) -> ast.Module:
     """Parse a Faust file (UTF-8). Unreadable, binary or empty files raise a FaustDiffError."""
     name = str(path)
-    text = _read_source(name)
+    text = read_source(name)
     return parse_string(text, name)
 
 
-def _read_source(name: str) -> str:
+
+def read_source(path: Union[str, Path]) -> str:
+    """The text of a Faust source file, read as Faust reads it.
+
+    Faust reads bytes, so a file that is not valid UTF-8 (a Latin-1 character in a
+    comment, typically) is still read, as Latin-1: one character per byte keeps the
+    columns right, and a stray byte outside a comment becomes a syntax error at its
+    position. A binary file (one with a NUL byte) or a file without any code raises a
+    FaustSyntaxError that points into the file; an unreadable path a FaustDiffError."""
+    name = str(path)
     try:
-        data = Path(name).read_bytes()
+        data = _read_bytes(name)
     except IsADirectoryError:
         raise FaustDiffError(f"cannot read '{name}': it is a folder, not a Faust file") from None
     except FileNotFoundError:
         raise FaustDiffError(f"cannot read '{name}': no such file") from None
     except OSError as error:
         raise FaustDiffError(f"cannot read '{name}': {error.strerror or error}") from None
-    if b"\0" in data:
-        raise FaustSyntaxError(f"'{name}' is a binary file, not Faust source text")
     try:
         text = data.decode("utf-8-sig")  # tolerate a byte-order mark
     except UnicodeDecodeError:
-        # Faust reads bytes, so a stray Latin-1 character (typically in a comment) is
-        # no error there; Latin-1 maps every byte to one character and keeps columns.
         text = data.decode("latin-1")
+    if "\0" in text:
+        line, column = _position(text, text.index("\0"))
+        raise FaustSyntaxError(f"'{name}' is a binary file, not Faust source text",
+                               Span(name, line, column, line, column + 1),
+                               hint="it has a NUL byte here; a Faust program is plain text")
     if not text.strip():
-        raise FaustSyntaxError(f"'{name}' is empty: there is no Faust code in it")
+        raise FaustSyntaxError(f"'{name}' is empty: there is no Faust code in it",
+                               Span(name, 1, 1, 1, 1))
     return text
+
+
+# Far above any real Faust source (all the standard libraries together are ~3 MB).
+MAX_SOURCE_BYTES = 64 * 1024 * 1024
+
+
+def _read_bytes(name: str) -> bytes:
+    """The bytes of a regular file of reasonable size. A device or a pipe (/dev/zero, a
+    FIFO) would never end or block forever, so only regular files are read at all."""
+    # O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer
+    fd = os.open(name, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(fd, "rb") as f:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(name)
+        if not stat.S_ISREG(mode):
+            raise FaustDiffError(f"cannot read '{name}': it is not a regular file")
+        data = f.read(MAX_SOURCE_BYTES + 1)
+    if len(data) > MAX_SOURCE_BYTES:
+        raise FaustResourceError(
+            f"'{name}' is larger than {MAX_SOURCE_BYTES // (1024 * 1024)} MB: not a Faust program")
+    return data

@@ -1,0 +1,372 @@
+"""Every bad program gets one clear `FaustDiffError` that points at its source.
+
+The corpus is `tests/programs/errors/*.dsp`. Each file starts with a header of `//` lines:
+
+    // expect: <ErrorClass> [<file>:]<line>[:<column>]   the error and where it points
+    // message: <regex>                                  the message must match it
+    // hint: <regex>                                     so must the hint
+    // isolate                                           compile in a child process with
+                                                         memory and time limits
+    // xfail <aspect>[,<aspect>...]: <reason>            a known bug (strict xfail)
+
+`<file>` names the file the error points into when it is not the program itself (an
+error in an imported library). The aspects a file is checked for:
+
+- `api`: `faustdiff.compile_file` (then a first render, if it compiled) raises the class
+  at the position, with the message;
+- `eager`: `compile_file` itself raises, so nothing is rendered from a bad program;
+- `cli`: `faustdiff render FILE -o OUT.wav` exits with status 2, prints `file:line:col`
+  and no traceback.
+"""
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Dict, Optional
+
+import numpy as np
+import pytest
+import soundfile
+from click.testing import CliRunner
+
+import faustdiff
+from faustdiff import errors
+from faustdiff.cli.main import cli
+
+CORPUS = Path(__file__).resolve().parent / "programs" / "errors"
+ASPECTS = ("api", "eager", "cli")
+
+# An isolated program is compiled in a child process that may use this much memory and
+# time: enough for any sane program, far too little to take the machine down.
+CHILD_MEMORY_BYTES = 3 * 1024 ** 3
+CHILD_SECONDS = 15
+
+_EXPECT = re.compile(r"//\s*expect:\s*(?P<cls>\w+)\s+(?:(?P<file>[\w.-]*[A-Za-z_][\w.-]*):)?"
+                     r"(?P<line>\d+)(?::(?P<column>\d+))?\s*$")
+_XFAIL = re.compile(r"//\s*xfail\s+(?P<aspects>[\w,]+):\s*(?P<reason>.+)$")
+_MESSAGE = re.compile(r"//\s*(?P<part>message|hint):\s*(?P<regex>.+)$")
+
+
+@dataclass(frozen=True)
+class Case:
+    path: Path
+    error: str
+    file: Path
+    line: int
+    column: Optional[int]
+    message: Optional[str] = None
+    hint: Optional[str] = None
+    isolate: bool = False
+    xfail: Dict[str, str] = field(default_factory=dict)
+
+    @property
+    def position(self) -> str:
+        """`file:line[:col]` as the CLI prints it."""
+        where = f"{self.file}:{self.line}"
+        return f"{where}:{self.column}" if self.column is not None else where
+
+
+def read_case(path: Path) -> Case:
+    """The expectations in a corpus file's header (files may hold any bytes after it)."""
+    header = []
+    for raw in path.read_bytes().split(b"\n"):
+        if not raw.startswith(b"//"):
+            break
+        header.append(raw.decode("latin-1").rstrip("\r"))
+    found = _EXPECT.match(header[0]) if header else None
+    if found is None:
+        raise ValueError(f"{path.name}: the first line must be '// expect: <Class> <line>:<col>'")
+    case = dict(path=path, error=found["cls"], line=int(found["line"]),
+                column=int(found["column"]) if found["column"] else None,
+                file=path.parent / found["file"] if found["file"] else path, xfail={})
+    for line in header[1:]:
+        if (m := _XFAIL.match(line)):
+            case["xfail"].update({a: m["reason"] for a in m["aspects"].split(",")})
+        elif (m := _MESSAGE.match(line)):
+            case[m["part"]] = m["regex"].strip()
+        elif line.strip() == "// isolate":
+            case["isolate"] = True
+    return Case(**case)
+
+
+CASES = [read_case(p) for p in sorted(CORPUS.glob("*.dsp"))]
+
+
+def cases_for(aspect: str):
+    """The corpus as pytest parameters, each known failure of `aspect` a strict xfail."""
+    params = []
+    for case in CASES:
+        marks = []
+        if aspect in case.xfail:
+            marks.append(pytest.mark.xfail(strict=True, reason=case.xfail[aspect]))
+        params.append(pytest.param(case, id=case.path.stem, marks=marks))
+    return params
+
+
+# ------------------------------------------------------------------ observing an error
+@dataclass(frozen=True)
+class Observed:
+    """What compiling (and, if that worked, rendering) a program raised."""
+
+    error: str                 # class name; "" when nothing was raised
+    file: str = ""
+    line: int = 0
+    column: int = 0
+    message: str = ""
+    hint: str = ""
+    at_compile: bool = False   # raised by compile_file itself
+    faustdiff_error: bool = False
+    inputs: int = 0            # of the program, when it compiled
+
+
+def observe_here(path: Path) -> Observed:
+    try:
+        prog = faustdiff.compile_file(str(path))
+    except BaseException as error:      # noqa: BLE001 - the class is what is tested
+        return _observed(error, at_compile=True)
+    try:
+        prog.render(np.zeros((prog.num_inputs, 16)) if prog.num_inputs else None, n=16)
+    except BaseException as error:      # noqa: BLE001
+        return _observed(error, at_compile=False, inputs=prog.num_inputs)
+    return Observed("", inputs=prog.num_inputs)
+
+
+def _observed(error: BaseException, at_compile: bool, inputs: int = 0) -> Observed:
+    span = getattr(error, "span", None)
+    return Observed(type(error).__name__, span.file if span else "", span.line if span else 0,
+                    span.column if span else 0, getattr(error, "message", str(error)),
+                    getattr(error, "hint", ""), at_compile,
+                    isinstance(error, faustdiff.FaustDiffError), inputs)
+
+
+_CHILD = """
+import dataclasses, json, resource, sys
+resource.setrlimit(resource.RLIMIT_AS, ({memory}, {memory}))
+sys.path.insert(0, {tests!r})
+from test_errors import observe_here
+from pathlib import Path
+print(json.dumps(dataclasses.asdict(observe_here(Path(sys.argv[1])))))
+"""
+
+
+def child_limits() -> str:
+    return _CHILD.format(memory=CHILD_MEMORY_BYTES, tests=str(Path(__file__).parent))
+
+
+def observe_isolated(path: Path) -> Observed:
+    """`observe_here` in a child process with memory and time limits."""
+    try:
+        done = subprocess.run([sys.executable, "-c", child_limits(), str(path)],
+                              capture_output=True, text=True, timeout=CHILD_SECONDS)
+    except subprocess.TimeoutExpired:
+        return Observed("Timeout", message=f"no answer within {CHILD_SECONDS} s")
+    if done.returncode != 0 or not done.stdout.strip():
+        return Observed("ChildCrash", message=done.stderr[-2000:])
+    return Observed(**json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def observe(case: Case) -> Observed:
+    return _observe(case.path, case.isolate)
+
+
+@lru_cache(maxsize=None)
+def _observe(path: Path, isolate: bool) -> Observed:
+    # shared by the api and eager tests: compiling a corpus program can cost a kernel build
+    return observe_isolated(path) if isolate else observe_here(path)
+
+
+# ------------------------------------------------------------------ the corpus
+def test_corpus_covers_every_kind_of_error():
+    assert len(CASES) >= 30
+    kinds = {c.error for c in CASES}
+    assert {"FaustSyntaxError", "FaustNameError", "FaustArityError", "FaustImportError",
+            "FaustEvaluationError", "FaustResourceError"} <= kinds
+    for case in CASES:
+        assert hasattr(errors, case.error), f"{case.path.name}: no error class {case.error}"
+        assert set(case.xfail) <= set(ASPECTS), f"{case.path.name}: unknown xfail aspect"
+
+
+@pytest.mark.parametrize("case", cases_for("api"))
+def test_error_class_and_position(case):
+    seen = observe(case)
+    assert seen.error == case.error, f"{case.path.name}: {seen}"
+    assert seen.faustdiff_error
+    assert Path(seen.file) == case.file, seen
+    assert seen.line == case.line, seen
+    if case.column is not None:
+        assert seen.column == case.column, seen
+    if case.message:
+        assert re.search(case.message, seen.message), seen.message
+    if case.hint:
+        assert re.search(case.hint, seen.hint), seen.hint
+
+
+@pytest.mark.parametrize("case", cases_for("eager"))
+def test_error_is_raised_by_compile_file(case):
+    # a bad program must be refused when it is compiled, not at its first render
+    seen = observe(case)
+    assert seen.faustdiff_error and seen.at_compile, seen
+
+
+def render_args(case: Case, tmp_path: Path) -> list:
+    """`faustdiff render FILE -o OUT.wav -n 16`, with a silent input when FILE needs one
+    (the CLI asks for an input before it renders)."""
+    args = ["render", str(case.path), "-o", str(tmp_path / "out.wav"), "-n", "16"]
+    inputs = observe(case).inputs      # (an isolated program is never compiled here)
+    if inputs:
+        wav = tmp_path / "in.wav"
+        soundfile.write(str(wav), np.zeros((16, inputs)), 44100)
+        args += ["-i", str(wav)]
+    return args
+
+
+def assert_cli_reports(case: Case, status: int, stderr: str) -> None:
+    assert status == 2, stderr
+    assert "Traceback" not in stderr
+    assert case.position in stderr, stderr
+    # one message: a first line `file:line:col: kind: message`, then at most the source
+    # line, a caret and a hint
+    first = stderr.strip().splitlines()[0]
+    assert first.startswith(case.position), stderr
+
+
+@pytest.mark.parametrize("case", cases_for("cli"))
+def test_cli_reports_the_error(case, tmp_path):
+    if case.isolate:
+        limits = f"import resource; resource.setrlimit(resource.RLIMIT_AS, ({CHILD_MEMORY_BYTES},) * 2)"
+        command = [sys.executable, "-c",
+                   f"{limits}\nfrom faustdiff.cli.main import main\nmain()",
+                   *render_args(case, tmp_path)]
+        try:
+            done = subprocess.run(command, capture_output=True, text=True, timeout=CHILD_SECONDS)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"faustdiff render did not finish within {CHILD_SECONDS} s")
+        assert_cli_reports(case, done.returncode, done.stderr)
+        return
+    result = CliRunner().invoke(cli, render_args(case, tmp_path))
+    # CliRunner catches what would be a traceback: anything but an exit is one
+    assert isinstance(result.exception, SystemExit), repr(result.exception)
+    assert_cli_reports(case, result.exit_code, result.stderr)
+
+
+# A few programs through the real command, to see what a user sees (CliRunner shares
+# the test's process; a real process also shows a crash of the interpreter).
+END_TO_END = ["syntax_unclosed_string", "eval_endless_recursion", "hostile_nested_parentheses",
+              "name_undefined_in_stdlib", "import_helper_with_error"]
+
+
+@pytest.mark.parametrize("name", END_TO_END)
+def test_faustdiff_command_reports_the_error(name, tmp_path):
+    case = read_case(CORPUS / f"{name}.dsp")
+    done = subprocess.run([sys.executable, "-m", "faustdiff.cli.main",
+                           *render_args(case, tmp_path)],
+                          capture_output=True, text=True, timeout=120)
+    assert_cli_reports(case, done.returncode, done.stderr)
+    assert done.stdout == ""
+    assert not (tmp_path / "out.wav").exists()
+
+
+# ------------------------------------------------------------------ files that are not programs
+def test_empty_file_points_at_its_start(tmp_path):
+    path = tmp_path / "empty.dsp"
+    path.write_bytes(b"")
+    with pytest.raises(faustdiff.FaustDiffError) as info:
+        faustdiff.compile_file(str(path))
+    assert info.value.span is not None and (info.value.span.line, info.value.span.column) == (1, 1)
+    assert re.search("empty|process", info.value.message)
+
+
+def test_unreadable_paths_are_user_errors(tmp_path):
+    for path in (tmp_path / "missing.dsp", tmp_path):
+        with pytest.raises(faustdiff.FaustDiffError) as info:
+            faustdiff.compile_file(str(path))
+        assert str(path) in info.value.message
+
+
+def test_byte_order_mark_is_ignored(tmp_path):
+    path = tmp_path / "bom.dsp"
+    path.write_bytes(b"\xef\xbb\xbfprocess = _ * 0.5;\n")
+    assert faustdiff.compile_file(str(path)).render(np.ones((1, 2)))[0, 0] == 0.5
+    path.write_bytes(b"\xef\xbb\xbfprocess = _ * gian;\n")
+    with pytest.raises(faustdiff.FaustDiffError) as info:
+        faustdiff.compile_file(str(path))
+    assert (info.value.span.line, info.value.span.column) == (1, 15)   # the BOM is no column
+
+
+@pytest.mark.xfail(strict=True, reason="api.compile_file rejects any file that is not UTF-8 "
+                                       "(Faust reads bytes; faustdiff.parse.read_source too)")
+def test_latin1_comment_is_no_error(tmp_path):
+    path = tmp_path / "latin1.dsp"
+    path.write_bytes(b"// gain r\xe9glable\nprocess = _ * 0.5;\n")
+    assert faustdiff.compile_file(str(path)).num_outputs == 1
+
+
+def test_read_source_reads_files_as_faust_does(tmp_path):
+    from faustdiff.parse import read_source
+
+    path = tmp_path / "mixed.dsp"
+    path.write_bytes(b"// r\xe9glable\nprocess = _ * \xe9;\n")
+    assert read_source(path).splitlines()[1] == "process = _ * \xe9;"
+    path.write_bytes(b"process = _;\n\n  \x00\x01binary")
+    with pytest.raises(errors.FaustSyntaxError) as info:
+        read_source(path)
+    assert (info.value.span.line, info.value.span.column) == (3, 3)
+
+
+# ------------------------------------------------------------------ how a message looks
+def test_message_shows_no_control_characters(tmp_path):
+    path = tmp_path / "escape.dsp"
+    path.write_bytes(b"process = _ \x1b[2J \x07;\n")
+    with pytest.raises(faustdiff.FaustDiffError) as info:
+        faustdiff.compile_file(str(path))
+    shown = info.value.format()
+    assert "\x1b" not in shown and "\x07" not in shown
+    source, caret = shown.splitlines()[1:3]
+    # the caret stays under the character the error is about
+    assert caret.index("^") == source.index("?")
+
+
+def test_message_shows_the_line_the_parser_counted(tmp_path):
+    # a form feed is a line break for str.splitlines but not for Faust
+    path = tmp_path / "formfeed.dsp"
+    path.write_bytes(b"// page one \x0c page two\nprocess = _ $ 1;\n")
+    with pytest.raises(faustdiff.FaustDiffError) as info:
+        faustdiff.compile_file(str(path))
+    assert info.value.span.line == 2
+    assert "process = _ $ 1;" in info.value.format().splitlines()[1]
+
+
+# ------------------------------------------------------------------ big programs that are fine
+def test_deeply_nested_parentheses_compile():
+    code = "process = " + "(" * 5000 + "_ * 0.5" + ")" * 5000 + ";"
+    assert faustdiff.compile(code).render(np.ones((1, 2)))[0, 1] == 0.5
+
+
+def test_long_sequential_chain_compiles():
+    code = "process = " + " : ".join(["_"] * 5000) + " : *(0.5);"
+    assert faustdiff.compile(code).render(np.ones((1, 2)))[0, 1] == 0.5
+
+
+# ------------------------------------------------------------------ syntax error hints
+@pytest.mark.parametrize("code,position,hint", [
+    ("process = (1 + 2 : sin;", (1, 23), r"the '\(' at line 1, column 11 is not closed"),
+    ("process = x with {\n  x = (1 + 2;\n};", (2, 13), r"the '\(' at line 2, column 7"),
+    ("process = (a,\n  b\nfoo = 1;", (3, 1), r"the '\(' at line 1, column 11"),
+    ("process = _ * 0.5 ];", (1, 19), r"this '\]' closes nothing"),
+    ("process = x with { x = 1 }", (1, 26), r"ends with ';'"),
+    ('process = hslider("g", 1, 2, 3);', (1, 31), r'hslider\("label", init, min, max, step\)'),
+    ('process = checkbox("c", 1);', (1, 23), r'checkbox\("label"\)'),
+    ("process = par(i, 4);", (1, 19), r"par\(i, count, expression\)"),
+    ("process = (1 + ;", (1, 16), r"^$"),     # a missing operand is not a bracket problem
+])
+def test_syntax_error_hints(code, position, hint):
+    with pytest.raises(errors.FaustSyntaxError) as info:
+        faustdiff.compile(code)
+    span = info.value.span
+    assert (span.line, span.column) == position
+    assert re.search(hint, info.value.hint), info.value.hint
