@@ -42,7 +42,6 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from math import gcd
 from typing import Deque, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -882,20 +881,22 @@ class _Loader:
 def resample_signal(signal: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
     """(channels, n) at from_rate → (channels, round(n · to_rate / from_rate)) at to_rate.
 
-    Polyphase filtering (scipy's resample_poly, which low-passes against aliasing) when
-    scipy is installed; otherwise linear interpolation, which is cruder above a quarter of
-    the lower rate but needs nothing beyond numpy.
+    Band-limited resampling by the discrete Fourier transform, with numpy alone: the
+    spectrum is cut (or zero-padded) to the new length, so nothing above the lower
+    Nyquist frequency survives to alias. The signal is treated as periodic, so a
+    transient at one end shows faintly at the other.
     """
-    n_out = int(round(signal.shape[1] * to_rate / from_rate))
-    try:
-        from scipy.signal import resample_poly
-    except ImportError:
-        times = np.arange(n_out) * (from_rate / to_rate)
-        source = np.arange(signal.shape[1])
-        return np.stack([np.interp(times, source, channel) for channel in signal])
-    common = gcd(int(from_rate), int(to_rate))
-    out = resample_poly(signal, to_rate // common, from_rate // common, axis=1)
-    return np.ascontiguousarray(out[:, :n_out])
+    n_in = signal.shape[1]
+    n_out = int(round(n_in * to_rate / from_rate))
+    spectrum = np.fft.rfft(signal, axis=1)
+    bins = n_out // 2 + 1
+    resized = np.zeros((signal.shape[0], bins), dtype=complex)
+    keep = min(bins, spectrum.shape[1])
+    resized[:, :keep] = spectrum[:, :keep]
+    if n_out < n_in and n_out % 2 == 0:
+        resized[:, -1] = resized[:, -1].real  # the new Nyquist bin of a real signal
+    out = np.fft.irfft(resized, n=n_out, axis=1) * (n_out / n_in)
+    return np.ascontiguousarray(out)
 
 
 # ----------------------------------------------------------------------------- results
