@@ -49,7 +49,7 @@ CHILD_SECONDS = 15
 _EXPECT = re.compile(r"//\s*expect:\s*(?P<cls>\w+)\s+(?:(?P<file>[\w.-]*[A-Za-z_][\w.-]*):)?"
                      r"(?P<line>\d+)(?::(?P<column>\d+))?\s*$")
 _XFAIL = re.compile(r"//\s*xfail\s+(?P<aspects>[\w,]+):\s*(?P<reason>.+)$")
-_MESSAGE = re.compile(r"//\s*(?P<part>message|hint):\s*(?P<regex>.+)$")
+_PATTERN = re.compile(r"//\s*(?P<part>message|hint):\s*(?P<regex>.+)$")
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ def read_case(path: Path) -> Case:
     for line in header[1:]:
         if (m := _XFAIL.match(line)):
             case["xfail"].update({a: m["reason"] for a in m["aspects"].split(",")})
-        elif (m := _MESSAGE.match(line)):
+        elif (m := _PATTERN.match(line)):
             case[m["part"]] = m["regex"].strip()
         elif line.strip() == "// isolate":
             case["isolate"] = True
@@ -127,16 +127,16 @@ class Observed:
 def observe_here(path: Path) -> Observed:
     try:
         prog = faustdiff.compile_file(str(path))
-    except BaseException as error:      # noqa: BLE001 - the class is what is tested
+    except Exception as error:      # noqa: BLE001 - the class is what is tested
         return _observed(error, at_compile=True)
     try:
         prog.render(np.zeros((prog.num_inputs, 16)) if prog.num_inputs else None, n=16)
-    except BaseException as error:      # noqa: BLE001
+    except Exception as error:      # noqa: BLE001
         return _observed(error, at_compile=False, inputs=prog.num_inputs)
     return Observed("", inputs=prog.num_inputs)
 
 
-def _observed(error: BaseException, at_compile: bool, inputs: int = 0) -> Observed:
+def _observed(error: Exception, at_compile: bool, inputs: int = 0) -> Observed:
     span = getattr(error, "span", None)
     return Observed(type(error).__name__, span.file if span else "", span.line if span else 0,
                     span.column if span else 0, getattr(error, "message", str(error)),
@@ -235,18 +235,22 @@ def assert_cli_reports(case: Case, status: int, stderr: str) -> None:
     assert first.startswith(case.position), stderr
 
 
+def run_cli_isolated(args: list):
+    """(exit status, stderr) of `faustdiff ARGS` in a child with the memory limit."""
+    limit = f"resource.setrlimit(resource.RLIMIT_AS, ({CHILD_MEMORY_BYTES},) * 2)"
+    code = f"import resource\n{limit}\nfrom faustdiff.cli.main import main\nmain()"
+    try:
+        done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True,
+                              text=True, timeout=CHILD_SECONDS)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"faustdiff {args[0]} did not finish within {CHILD_SECONDS} s")
+    return done.returncode, done.stderr
+
+
 @pytest.mark.parametrize("case", cases_for("cli"))
 def test_cli_reports_the_error(case, tmp_path):
     if case.isolate:
-        limits = f"import resource; resource.setrlimit(resource.RLIMIT_AS, ({CHILD_MEMORY_BYTES},) * 2)"
-        command = [sys.executable, "-c",
-                   f"{limits}\nfrom faustdiff.cli.main import main\nmain()",
-                   *render_args(case, tmp_path)]
-        try:
-            done = subprocess.run(command, capture_output=True, text=True, timeout=CHILD_SECONDS)
-        except subprocess.TimeoutExpired:
-            pytest.fail(f"faustdiff render did not finish within {CHILD_SECONDS} s")
-        assert_cli_reports(case, done.returncode, done.stderr)
+        assert_cli_reports(case, *run_cli_isolated(render_args(case, tmp_path)))
         return
     result = CliRunner().invoke(cli, render_args(case, tmp_path))
     # CliRunner catches what would be a traceback: anything but an exit is one
@@ -370,3 +374,45 @@ def test_syntax_error_hints(code, position, hint):
     span = info.value.span
     assert (span.line, span.column) == position
     assert re.search(hint, info.value.hint), info.value.hint
+
+
+# ------------------------------------------------------------------ the Python API
+def test_source_of_the_wrong_type_is_a_clear_type_error():
+    for source, words in ((b"process = _;", "bytes.*decode"), (None, "NoneType")):
+        with pytest.raises(TypeError, match=words):
+            faustdiff.compile(source)
+
+
+@pytest.fixture(scope="module")
+def gain():
+    return faustdiff.compile('process = _ * hslider("g[diff:1]", 0.5, 0, 1, 0.01);')
+
+
+@pytest.mark.parametrize("call", [
+    pytest.param(lambda p: p.render(np.ones((1, 4)), params={"g": "loud"}), id="param-not-a-number",
+                 marks=pytest.mark.xfail(strict=True, reason="runtime/program.py: float() "
+                                         "raises ValueError",
+                                         raises=ValueError)),
+    pytest.param(lambda p: p.render(n=-5), id="negative-length",
+                 marks=pytest.mark.xfail(strict=True, reason="runtime/program.py: numpy "
+                                         "raises ValueError (negative dimensions)",
+                                         raises=ValueError)),
+    pytest.param(lambda p: p.render(np.array([["a", "b"]])), id="input-not-numbers",
+                 marks=pytest.mark.xfail(strict=True, reason="runtime/program.py: numpy "
+                                         "raises ValueError",
+                                         raises=ValueError)),
+    pytest.param(lambda p: p.render(np.ones((2, 4))), id="input-channels"),
+    pytest.param(lambda p: p.render(np.ones((1, 4)), n=10), id="input-too-short"),
+    pytest.param(lambda p: p.jvp(np.ones((1, 4)), params={"volume": 1}), id="unknown-param"),
+])
+def test_bad_render_arguments_are_user_errors(gain, call):
+    with pytest.raises(errors.FaustRuntimeError):
+        call(gain)
+
+
+@pytest.mark.xfail(strict=True, reason="api.compile accepts sample_rate <= 0 (the CLI refuses it): "
+                                       "fSamplingFreq is then 0 or negative")
+@pytest.mark.parametrize("rate", [0, -44100])
+def test_sample_rate_must_be_positive(rate):
+    with pytest.raises(faustdiff.FaustDiffError):
+        faustdiff.compile("process = fconstant(int fSamplingFreq, <math.h>);", sample_rate=rate)

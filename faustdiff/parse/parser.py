@@ -705,6 +705,10 @@ def _get_parser() -> _Parser:
 # ---------------------------------------------------------------- public API
 def parse_string(text: str, filename: str = "<string>") -> ast.Module:
     """Parse Faust source text. Raises FaustSyntaxError (with file, line, column)."""
+    if not isinstance(text, str):
+        # a caller's mistake, not the program's: say so instead of failing deep in Lark
+        raise TypeError(f"Faust source must be a str, not {type(text).__name__}"
+                        + (" (decode the bytes first)" if isinstance(text, bytes) else ""))
     # A byte-order mark is invisible in an editor: drop it so that columns count from
     # the first visible character (text from a file or from a string alike).
     if text.startswith(_BOM):
