@@ -88,7 +88,7 @@ class _SliderModule:
         self._set(state, zone, ui_path, label, 0.0)
 
     def add_soundfile(self, *args, **kwargs):
-        raise NotImplementedError("soundfiles are not supported by the benchmark")
+        raise RuntimeError("soundfiles are not supported by the JAX reference runner")
 
 
 def c_math_functions(jax) -> Dict[str, object]:

@@ -16,6 +16,8 @@ import math
 from dataclasses import dataclass, field
 from typing import List, Optional, Sequence
 
+import abc
+
 import numpy as np
 
 from faustdiff.errors import FaustRuntimeError
@@ -86,13 +88,14 @@ class ParameterSpace:
 
 # ----------------------------------------------------------------------------- optimisers
 
-class Optimizer:
+class Optimizer(abc.ABC):
     """One update rule on a vector: `step(u, gradient, lr)` returns the next u."""
 
     name = "optimizer"
 
+    @abc.abstractmethod
     def step(self, u: np.ndarray, gradient: np.ndarray, lr: float) -> np.ndarray:
-        raise NotImplementedError
+        """The next u."""
 
     def reset(self) -> None:
         """Forget accumulated state (after a numerical back-off)."""
