@@ -103,6 +103,7 @@ class ProgramResult:
     libfaust_compile: Optional[float] = None
     libfaust_failure: Optional[str] = None
     jax: Optional[JaxResult] = None
+    batch: Dict[int, Timing] = dataclasses.field(default_factory=dict)  # by worker count
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -156,6 +157,22 @@ def measure_faustdiff(prog, x: Optional[np.ndarray], n: int, repeats: int):
     render = time_calls(lambda: prog.render(x=x, n=n), repeats)
     jvp = time_calls(lambda: prog.jvp(x=x, n=n), repeats)
     return render, jvp
+
+
+BATCH_ITEMS = 8
+
+
+def measure_batch(prog, x, n: int, repeats: int) -> Dict[int, Timing]:
+    """`render_batch` of BATCH_ITEMS parameter settings (the sliders' initial values, nudged
+    apart) on one worker and on every usable core."""
+    settings = []
+    for k in range(BATCH_ITEMS):
+        settings.append({p.path: p.init + (p.max - p.init) * 0.01 * k for p in prog.params
+                         if p.max > p.init})
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    counts = sorted({1, max(1, cores or 1)})
+    return {w: time_calls(lambda w=w: prog.render_batch(x=x, n=n, params=settings, workers=w),
+                          repeats) for w in counts}
 
 
 def measure_single_precision(program: BenchProgram, x, n: int, repeats: int) -> Timing:
@@ -296,11 +313,12 @@ def bench_faustdiff(program: BenchProgram, n: int, repeats: int):
         prog = faustdiff.compile(program.code, sample_rate=SAMPLE_RATE)
         x = white_noise(prog.num_inputs, n) if prog.num_inputs else None
         render, jvp = measure_faustdiff(prog, x, n, repeats)
+        batch = measure_batch(prog, x, n, repeats)
         render_single = measure_single_precision(program, x, n, repeats)
         reference = prog.jvp(x=x, n=n)
     result = ProgramResult(program.name, prog.num_inputs, prog.num_outputs,
                            len(prog.diff_params), n / SAMPLE_RATE, render, jvp, render_single,
-                           cold, warm)
+                           cold, warm, batch=batch)
     return result, x, reference
 
 
@@ -362,8 +380,9 @@ def geometric_mean(values: Sequence[Optional[float]]) -> Optional[float]:
 
 
 RUN_COLUMNS = ["program", "in/out", "diff params", "libfaust", "faustdiff", "faustdiff f32",
-               "faustdiff jvp", "JAX", "JAX jvp", "faustdiff / libfaust", "jvp / primal",
-               "faustdiff jvp / JAX jvp"]
+               "faustdiff jvp", "JAX", "JAX jvp", "faustdiff / libfaust",
+               "faustdiff f32 / libfaust", "jvp / primal", "faustdiff jvp / JAX jvp"]
+BATCH_COLUMNS = ["program", "1 worker", "all workers", "workers", "speed-up"]
 COMPILE_COLUMNS = ["program", "faustdiff cold", "faustdiff warm", "faustdiff cold +jvp",
                    "faustdiff warm +jvp", "libfaust", "JAX primal", "JAX jvp"]
 CHECK_COLUMNS = ["program", "JAX jvp strategy", "primal difference", "derivative difference"]
@@ -371,8 +390,8 @@ CHECK_COLUMNS = ["program", "JAX jvp strategy", "primal difference", "derivative
 
 def run_ratios(result: ProgramResult):
     jax = result.jax or JaxResult()
-    return (ratio(result.render, result.libfaust), ratio(result.jvp, result.render),
-            ratio(result.jvp, jax.jvp))
+    return (ratio(result.render, result.libfaust), ratio(result.render_single, result.libfaust),
+            ratio(result.jvp, result.render), ratio(result.jvp, jax.jvp))
 
 
 def run_row(result: ProgramResult) -> List[str]:
@@ -387,6 +406,16 @@ def geomean_row(results: Sequence[ProgramResult]) -> List[str]:
     columns = list(zip(*(run_ratios(r) for r in results)))
     means = [fmt(geometric_mean(column), 2) for column in columns]
     return ["**geometric mean**"] + [""] * (len(RUN_COLUMNS) - 1 - len(means)) + means
+
+
+def batch_row(result: ProgramResult) -> List[str]:
+    """ms per second of audio per item, and the throughput gain of all workers over one."""
+    one = result.batch.get(1)
+    most = max(result.batch) if result.batch else 1
+    every = result.batch.get(most)
+    per_item = lambda t: fmt(per_second(t.best, result) / BATCH_ITEMS) if t else MISSING
+    return [result.name, per_item(one), per_item(every), str(most),
+            fmt(ratio(one, every), 2) if most > 1 else MISSING]
 
 
 def compile_row(result: ProgramResult) -> List[str]:
@@ -515,8 +544,14 @@ def report(results: Sequence[ProgramResult], args, dawdreamer, jax, jax_state: s
         f"**Method.** {method_text(args)}", "",
         "## Run time (ms per second of audio, lower is better)", "",
         *markdown_table(RUN_COLUMNS, [run_row(r) for r in results] + [geomean_row(results)]), "",
-        "Ratios are of the best times; \"jvp / primal\" is faustdiff's. "
+        "Ratios are of the best times; \"jvp / primal\" is faustdiff's. libfaust renders "
+        "in float32: \"faustdiff f32 / libfaust\" compares the same precision. "
         "The programs are in `scripts/bench_programs/`.", "",
+        "## Batches", "",
+        f"`Program.render_batch` over {BATCH_ITEMS} parameter settings, ms of computation per "
+        "second of audio per item (best of the calls), on one worker thread and on every "
+        "usable core; the speed-up is the throughput ratio.", "",
+        *markdown_table(BATCH_COLUMNS, [batch_row(r) for r in results]), "",
         "## Compile time (s)", "",
         *markdown_table(COMPILE_COLUMNS, [compile_row(r) for r in results]), "",
         "## JAX details", "",

@@ -11,8 +11,8 @@ pytest.importorskip("dawdreamer")
 BENCH = Path(__file__).resolve().parent.parent / "scripts" / "bench.py"
 
 RUN_COLUMNS = ["program", "in/out", "diff params", "libfaust", "faustdiff", "faustdiff f32",
-               "faustdiff jvp", "JAX", "JAX jvp", "faustdiff / libfaust", "jvp / primal",
-               "faustdiff jvp / JAX jvp"]
+               "faustdiff jvp", "JAX", "JAX jvp", "faustdiff / libfaust",
+               "faustdiff f32 / libfaust", "jvp / primal", "faustdiff jvp / JAX jvp"]
 COMPILE_COLUMNS = ["program", "faustdiff cold", "faustdiff warm", "faustdiff cold +jvp",
                    "faustdiff warm +jvp", "libfaust", "JAX primal", "JAX jvp"]
 
@@ -64,7 +64,7 @@ def test_run_time_table(report):
     biquad = row_by_name(run, "biquad")
     assert biquad["in/out"] == "1/1" and biquad["diff params"] == "2"
     timed = ["libfaust", "faustdiff", "faustdiff f32", "faustdiff jvp"]
-    for column in timed + ["faustdiff / libfaust", "jvp / primal"]:
+    for column in timed + ["faustdiff / libfaust", "faustdiff f32 / libfaust", "jvp / primal"]:
         assert finite(biquad[column]) and float(biquad[column]) > 0, column
     # --no-jax leaves the JAX columns empty rather than inventing numbers
     for column in ["JAX", "JAX jvp", "faustdiff jvp / JAX jvp"]:
@@ -74,8 +74,17 @@ def test_run_time_table(report):
 
 
 @pytest.mark.slow
+def test_batch_table(report):
+    batches = tables(report)[1]
+    assert batches[0] == ["program", "1 worker", "all workers", "workers", "speed-up"]
+    biquad = row_by_name(batches, "biquad")
+    assert finite(biquad["1 worker"]) and float(biquad["1 worker"]) > 0
+    assert int(biquad["workers"]) >= 1
+
+
+@pytest.mark.slow
 def test_compile_table(report):
-    compile_times = tables(report)[1]
+    compile_times = tables(report)[2]
     assert compile_times[0] == COMPILE_COLUMNS
     biquad = row_by_name(compile_times, "biquad")
     for column in COMPILE_COLUMNS[1:6]:
