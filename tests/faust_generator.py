@@ -78,10 +78,12 @@ class FuzzProgram:
     num_inputs: int
     outputs: Tuple[Expr, ...]
     sliders: Tuple[Slider, ...]
+    library: bool = False        # uses the standard Faust libraries
 
     @property
     def code(self) -> str:
-        return f"process = {self.body};\n"
+        head = 'import("stdfaust.lib");\n' if self.library else ""
+        return f"{head}process = {self.body};\n"
 
     @property
     def num_outputs(self) -> int:
@@ -102,7 +104,8 @@ def combine(programs) -> FuzzProgram:
     return FuzzProgram(", ".join(f"({p.body})" for p in programs),
                        sum(p.num_inputs for p in programs),
                        tuple(o for p in programs for o in p.outputs),
-                       tuple(s for p in programs for s in p.sliders))
+                       tuple(s for p in programs for s in p.sliders),
+                       any(p.library for p in programs))
 
 
 # ------------------------------------------------------------------ numbers and intervals
@@ -133,6 +136,17 @@ def _union(*exprs: Expr) -> Tuple[float, float]:
     return min(e.lo for e in exprs), max(e.hi for e in exprs)
 
 
+def nudge(e: Expr) -> Expr:
+    """A float `e` moved off the grid of short decimals, before a discontinuity (int(),
+    floor, a comparison, a selector, fmod). Signals often settle exactly on such values
+    (a lowpass of 1 tends to 1.0), and which side of a jump a float32 render lands on
+    then depends on rounding, and on the order in which Faust rewrites the arithmetic."""
+    if e.is_int:
+        return e
+    off = 0.0003183
+    return Expr(f"({e.text} + {off})", e.lo + off, e.hi + off)
+
+
 def squash(e: Expr, scale: float) -> Expr:
     """`e` folded into scale * (-pi/2, pi/2) by atan. Not by sin: the sine of a large
     value turns the last-bit differences of float32 evaluation orders (Faust reorders
@@ -146,7 +160,24 @@ UNARY = ("sin", "cos", "atan", "abs", "floor", "ceil", "rint", "round", "neg", "
 
 # Operations faustdiff is known to get wrong, left out so that the fuzzer finds new
 # disagreements; each has its own xfail test in test_fuzz.py (remove it here once fixed).
-KNOWN_BUGS = {"round", "enable", "control"}
+KNOWN_BUGS: set = set()
+
+
+# 1-input 1-output library functions: (Faust text, bound). A number bounds the output
+# by that gain times the input's size; a pair is the output's own range (inputs are kept
+# within [-4, 4]). All are smooth and stable enough for float32 and float64 to agree.
+LIBRARY = (
+    ("fi.lowpass(2, {f})", 1.5), ("fi.highpass(2, {f})", 1.5), ("fi.dcblocker", 2.0),
+    ("si.smooth({k})", 1.0), ("ma.tanh", (-1.0, 1.0)), ("ef.cubicnl(0.5, 0)", (-1.0, 1.0)),
+    ("de.fdelay(256, 3.7)", 1.0), ("de.sdelay(256, 64, 10.5)", 1.0),
+    ("fi.resonlp({f}, 1, 1)", 2.0), ("fi.svf.lp({f}, 0.7)", 1.5),
+    ("fi.allpass_comb(64, 10, 0.5)", 3.0), ("fi.pole(0.9)", 10.0), ("fi.zero(0.5)", 1.5),
+    ("fi.tf2(0.2, 0.3, 0.2, -0.5, 0.2)", 3.0), ("ve.moog_vcf(0.5, {f})", 2.0),
+    ("*(os.osc({f}))", 1.0), ("*(no.noise)", 1.0), ("ba.sAndH(os.lf_imptrain(500))", 1.0),
+    ("ef.echo(0.01, 0.005, 0.5)", 2.0), ("fi.fb_comb(64, 10, 1, 0.5)", 2.0),
+    ("ba.slidingMean(8)", 1.0), ("co.compressor_mono(4, -20, 0.01, 0.1)", 1.0),
+    ("ma.sinh", (-28.0, 28.0)), ("ma.erf", (-1.0, 1.0)), ("ma.cbrt", (-1.6, 1.6)),
+)
 
 
 # ------------------------------------------------------------------ the forms of an operation
@@ -188,6 +219,8 @@ class _Context:
     bargraphs: int = 0
     tables: int = 0                      # tables so far (each costs a kernel init loop)
     recursions: int = 0
+    library: bool = False                # a standard library function was used
+    conditional: bool = False            # building the x of an enable or a control
 
 
 class _Builder:
@@ -253,7 +286,8 @@ class _Builder:
         if depth <= 0:
             return self.leaf()
         kind = self.choose(["leaf", "unary", "binary", "binary", "compare", "select", "cast",
-                            "delay", "recursion", "int_op", "table", "iteration", "passing"])
+                            "delay", "recursion", "int_op", "table", "iteration", "passing",
+                            "library"])
         return getattr(self, kind)(depth)
 
     def sub(self, depth: int) -> Expr:
@@ -293,6 +327,7 @@ class _Builder:
         if op == "abs":
             return a, (0.0 if a.lo <= 0 <= a.hi else min(abs(a.lo), abs(a.hi)), a.size)
         if op in ("floor", "ceil", "rint", "round"):
+            a = nudge(a)
             return a, (a.lo - 1, a.hi + 1)
         if op == "exp":
             if a.hi > 8:
@@ -344,6 +379,8 @@ class _Builder:
         else:   # / fmod remainder %: a float divisor kept away from 0 (an int % could
             # trap on INT_MIN % -1; `int_op` has the int %)
             b = self._divisor(self.to_float(b) if b.is_int else b)
+            if op != "/":
+                a = nudge(a)
             if op == "/":
                 q = [a.lo / b.lo, a.lo / b.hi, a.hi / b.lo, a.hi / b.hi]
                 lo, hi = min(q), max(q)
@@ -419,6 +456,7 @@ class _Builder:
         return self.cast_int(scaled)
 
     def cast_int(self, e: Expr) -> Expr:
+        e = nudge(e)
         lo, hi = math.trunc(e.lo), math.trunc(e.hi)
         return Expr(self.choose(unary_forms("int", e.text)), lo, hi, True, False)
 
@@ -435,16 +473,20 @@ class _Builder:
     def compare(self, depth: int) -> Expr:
         a, b = self.sub(depth), self.sub(depth)
         op = self.choose(["<", "<=", ">", ">=", "==", "!="])
+        if not (a.is_int and b.is_int):
+            b = nudge(b)
         return Expr(self.choose(binary_forms(op, a.text, b.text)), 0.0, 1.0, True,
                     a.pure_int and b.pure_int)
 
     def selector(self, depth: int, cases: int) -> Expr:
-        kind = self.choose(["compare", "int", "raw"])
-        if kind == "compare":
+        # Always an int: Faust 2.85 folds a fractional constant selector inconsistently
+        # (select2(0.5, x, 3) gives x, but 3 when passed to a function:
+        # f(u) = u; process = \(x).(f(select2(0.5, x, 3)));), and whether a generated
+        # float expression is folded to a constant is not known here (sin(0.5) is).
+        # Float selectors at run time: programs/core/select_fractional.dsp.
+        if self.draw(st.booleans()):
             return self.compare(depth)
         e = self.tame(self.sub(depth), 1e6)
-        if kind == "raw":   # select2 truncates a float selector; select3 compares it
-            return e
         if e.is_int:
             return Expr(f"({e.text} % {cases})", -(cases - 1.0), cases - 1.0, True, e.pure_int)
         return self.cast_int(Expr(f"(abs({e.text}) * {cases - 0.5})", 0, e.size * cases))
@@ -467,7 +509,10 @@ class _Builder:
     # -- time
     def delay(self, depth: int) -> Expr:
         a = self.sub(depth)
-        kind = self.choose(["prime", "mem", "const", "const", "slider", "prefix"])
+        # Faust 2.85 declares a prefix's state inside the `if` of an enable or a control
+        # and reads it outside (signals/control.py): no prefix there
+        kind = self.choose(["prime", "mem", "const", "const", "slider"] +
+                           ["prefix"] * (not self.ctx.conditional))
         lo, hi = min(a.lo, 0.0), max(a.hi, 0.0)     # the state starts at 0
         if kind == "prime":
             text = f"({a.text})'"
@@ -495,21 +540,57 @@ class _Builder:
 
     # -- primitives that pass a signal on
     def passing(self, depth: int) -> Expr:
-        a = self.sub(depth)
         kind = self.choose([k for k in ("attach", "bargraph", "enable", "control")
                             if k not in KNOWN_BUGS])
+        if kind in ("enable", "control"):
+            return self.conditional(kind, depth)
+        a = self.sub(depth)
         if kind == "bargraph":
             self.ctx.bargraphs += 1
             label = f"{self.ctx.prefix}b{self.ctx.bargraphs}"
             widget = self.choose(["hbargraph", "vbargraph"])
             return Expr(f"({a.text} : {widget}(\"{label}\", -1, 1))", a.lo, a.hi)
         b = self.sub(depth)
-        if kind == "attach":
-            # a, with b computed alongside; Faust 2.85 fails an LLVM assertion on
-            # `attach(constant, x) * 1.37`, so the attachment always goes through atan
-            return Expr(f"atan(attach({a.text}, {b.text}))", -math.pi / 2, math.pi / 2)
-        return Expr(f"{kind}({a.text}, {b.text})", min(a.lo, 0.0), max(a.hi, 0.0), a.is_int,
-                    a.pure_int and b.pure_int)
+        # a, with b computed alongside; Faust 2.85 fails an LLVM assertion on
+        # `attach(constant, x) * 1.37`, so the attachment always goes through atan
+        return Expr(f"atan(attach({a.text}, {b.text}))", -math.pi / 2, math.pi / 2)
+
+    def conditional(self, kind: str, depth: int) -> Expr:
+        """enable(x, y) = x * y and control(x, y) = x, computed only where y != 0: there
+        the value is the one last computed, and the recursions and delay lines of x
+        stand still. x is built knowing it is under a condition (no prefix there)."""
+        outer, self.ctx.conditional = self.ctx.conditional, True
+        a = self.sub(depth)
+        self.ctx.conditional = outer
+        # Faust 2.85 writes an x whose normal form is a negation (0 - u, u * -2) inline,
+        # outside the condition, which loses the hold (a code generator bug that
+        # faustdiff does not copy): x is a function of a, sometimes delayed
+        if a.is_int and self.draw(st.booleans()):
+            x = Expr(f"abs({a.text})", 0.0, a.size, True, a.pure_int)
+        else:
+            a = self._as_float(a) if a.is_int else a
+            if self.draw(st.booleans()):
+                x = Expr(f"atan({a.text})", -math.pi / 2, math.pi / 2)
+            else:   # (the sine of a large value turns float32 rounding into order 1)
+                x = Expr(f"sin({self.tame(a, 50.0).text})", -1.0, 1.0)
+        if self.draw(st.booleans()):
+            d = self.choose(SHORT_DELAYS[1:] + LONG_DELAYS)
+            x = Expr(f"({x.text})@({d})", min(x.lo, 0.0), max(x.hi, 0.0), x.is_int,
+                     x.pure_int)
+        if kind == "control":
+            y = self.sub(depth)
+        elif self.draw(st.booleans()):
+            # enable multiplies by y: a comparison, or the absolute value of a float,
+            # whose normal form is no negation either
+            y = self.compare(depth)
+        else:
+            e = self.tame(self.float_sub(depth), 1e3)
+            y = Expr(f"abs({e.text})", 0.0, e.size)
+        # Faust 2.85 fails an assertion (instructions_compiler.cpp:2078) or crashes on a
+        # delayed control signal: `control(x, c)@1`, and `(control(x, c) * 2)@1`, whose
+        # normal form moves the delay into the product. The result goes through atan,
+        # which no delay crosses.
+        return Expr(f"atan({kind}({x.text}, {y.text}))", -math.pi / 2, math.pi / 2)
 
     # -- recursion: every loop contracts (gain below 1), so rounding errors fade
     def contracting_chain(self, length: int) -> str:
@@ -598,6 +679,24 @@ class _Builder:
         return Expr(f"rwtable({size}, {init}, {w.text}, {value.text}, {r.text})",
                     min(-1.0, value.lo), max(1.0, value.hi))
 
+    # -- the standard libraries: real Faust code through the evaluator
+    def library(self, depth: int) -> Expr:
+        a = self.tame(self.float_sub(depth), 4.0)
+        self.ctx.library = True
+        template, bound = self.choose(LIBRARY)
+        # (a slider is only made when the text uses it: an unused one is no parameter)
+        f = self.frequency() if "{f}" in template else ""
+        text = template.format(f=f, k=self.choose([0.5, 0.9, 0.99]))
+        lo, hi = bound if isinstance(bound, tuple) else (-bound * a.size, bound * a.size)
+        return Expr(f"({a.text} : {text})", lo, hi)
+
+    def frequency(self) -> str:
+        """A cutoff or pitch in Hz: a constant or a slider (then sometimes [diff:1]). Not
+        too low: poles close to 1 amplify float32 rounding beyond the 1e-5 tolerance."""
+        if self.draw(st.booleans()):
+            return str(self.choose([1000, 2500, 5000]))
+        return self.slider("hslider", 800.0, 5000.0, 1.0).text
+
     # -- iterations
     def iteration(self, depth: int) -> Expr:
         a = self.tame(self.float_sub(depth), 1e3)
@@ -637,7 +736,7 @@ def programs(draw, prefix: str = "", max_inputs: int = 2, max_outputs: int = 3,
         names = ", ".join(ctx.inputs)
         body = draw(st.sampled_from([f"\\({names}).({exprs})",
                                      f"f with {{ f({names}) = {exprs}; }}"]))
-    return FuzzProgram(body, num_inputs, outputs, tuple(ctx.sliders))
+    return FuzzProgram(body, num_inputs, outputs, tuple(ctx.sliders), ctx.library)
 
 
 def batches(size: int, **options):

@@ -21,14 +21,7 @@ TOLERANCE = 1e-4
 
 # Known disagreements, each an xfail(strict=True): the derivative program of these renders
 # differently under the real compiler.
-KNOWN_FAILURES = {
-    "diff/waveform": (
-        "derivative_source writes a waveform table as an rdtable whose init signal reads the "
-        "waveform through a second rdtable, and libfaust fills a table whose init reads another "
-        "table with zeros (faustdiff fills it with the inner table's values): "
-        "process = rdtable(4, (+(1) ~ _ : -(1) : (waveform{0.0, 0.5, 1.0, 0.25}, _) : rdtable), "
-        "(+(1) ~ _) % 4); renders 0 0 0 0 in libfaust 2.85.9, 0.5 1 0.25 0 in faustdiff"),
-}
+KNOWN_FAILURES: dict = {}
 
 
 def cases():

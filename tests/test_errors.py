@@ -21,6 +21,7 @@ error in an imported library). The aspects a file is checked for:
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -37,6 +38,7 @@ from click.testing import CliRunner
 import faustdiff
 from faustdiff import errors
 from faustdiff.cli.main import cli
+from reference import FaustCompileError, faust_available, faust_io
 
 CORPUS = Path(__file__).resolve().parent / "programs" / "errors"
 ASPECTS = ("api", "eager", "cli")
@@ -302,8 +304,6 @@ def test_byte_order_mark_is_ignored(tmp_path):
     assert (info.value.span.line, info.value.span.column) == (1, 15)   # the BOM is no column
 
 
-@pytest.mark.xfail(strict=True, reason="api.compile_file rejects any file that is not UTF-8 "
-                                       "(Faust reads bytes; faustdiff.parse.read_source too)")
 def test_latin1_comment_is_no_error(tmp_path):
     path = tmp_path / "latin1.dsp"
     path.write_bytes(b"// gain r\xe9glable\nprocess = _ * 0.5;\n")
@@ -389,18 +389,12 @@ def gain():
 
 
 @pytest.mark.parametrize("call", [
-    pytest.param(lambda p: p.render(np.ones((1, 4)), params={"g": "loud"}), id="param-not-a-number",
-                 marks=pytest.mark.xfail(strict=True, reason="runtime/program.py: float() "
-                                         "raises ValueError",
-                                         raises=ValueError)),
-    pytest.param(lambda p: p.render(n=-5), id="negative-length",
-                 marks=pytest.mark.xfail(strict=True, reason="runtime/program.py: numpy "
-                                         "raises ValueError (negative dimensions)",
-                                         raises=ValueError)),
-    pytest.param(lambda p: p.render(np.array([["a", "b"]])), id="input-not-numbers",
-                 marks=pytest.mark.xfail(strict=True, reason="runtime/program.py: numpy "
-                                         "raises ValueError",
-                                         raises=ValueError)),
+    pytest.param(lambda p: p.render(np.ones((1, 4)), params={"g": "loud"}),
+                 id="param-not-a-number"),
+    pytest.param(lambda p: p.render(n=-5), id="negative-length"),
+    pytest.param(lambda p: p.render(np.ones((1, 4)), n=2.5), id="fractional-length"),
+    pytest.param(lambda p: p.render(np.array([["a", "b"]])), id="input-not-numbers"),
+    pytest.param(lambda p: p.render_batch(np.array([["a", "b"]])), id="batch-input-not-numbers"),
     pytest.param(lambda p: p.render(np.ones((2, 4))), id="input-channels"),
     pytest.param(lambda p: p.render(np.ones((1, 4)), n=10), id="input-too-short"),
     pytest.param(lambda p: p.jvp(np.ones((1, 4)), params={"volume": 1}), id="unknown-param"),
@@ -410,9 +404,152 @@ def test_bad_render_arguments_are_user_errors(gain, call):
         call(gain)
 
 
-@pytest.mark.xfail(strict=True, reason="api.compile accepts sample_rate <= 0 (the CLI refuses it): "
-                                       "fSamplingFreq is then 0 or negative")
-@pytest.mark.parametrize("rate", [0, -44100])
-def test_sample_rate_must_be_positive(rate):
+@pytest.mark.parametrize("rate", [0, -44100, 44100.5, "44100"])
+def test_sample_rate_must_be_a_positive_whole_number(rate):
     with pytest.raises(faustdiff.FaustDiffError):
         faustdiff.compile("process = fconstant(int fSamplingFreq, <math.h>);", sample_rate=rate)
+
+
+# ------------------------------------------------------------------ files that never end
+@pytest.fixture
+def fifo(tmp_path):
+    path = tmp_path / "pipe.dsp"
+    os.mkfifo(path)
+    return path
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo") or not os.path.exists("/dev/zero"),
+                    reason="no named pipes or /dev/zero here")
+def test_read_source_refuses_pipes_and_devices(fifo, tmp_path):
+    from faustdiff.parse import read_source
+
+    device = tmp_path / "zero.dsp"
+    device.symlink_to("/dev/zero")
+    for path in (fifo, device):     # reading either would block or never end
+        with pytest.raises(faustdiff.FaustDiffError, match="not a regular file"):
+            read_source(path)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes here")
+def test_compile_file_on_a_pipe_returns(fifo):
+    code = "import faustdiff, sys\ntry:\n    faustdiff.compile_file(sys.argv[1])\n" \
+           "except faustdiff.FaustDiffError as e:\n    print(e)"
+    try:
+        done = subprocess.run([sys.executable, "-c", code, str(fifo)], capture_output=True,
+                              text=True, timeout=CHILD_SECONDS)
+    except subprocess.TimeoutExpired:
+        pytest.fail("compile_file blocked on a named pipe")
+    assert "not a regular file" in done.stdout
+
+
+# ------------------------------------------------------------------ what Faust refuses
+# Programs the real compiler refuses (True) or accepts (False), as observed with libfaust
+# 2.85; faustdiff must agree, and refuse with the position of the offending expression.
+REFUSALS = [
+    ("process = _ / 0;", True),
+    ("process = _ / -0.0;", True),
+    ("process = int(_) / 0;", True),             # '/' is a float division
+    ("process = _ * (1 / 0);", True),
+    ("process = _ % 0.0;", True),
+    ("process = fmod(_, 0);", True),
+    ("process = remainder(_, 0);", True),
+    ("process = _ + remainder(1, 0);", True),
+    ("process = sqrt(-1);", True),
+    ("process = log(-1);", True),
+    ("process = log10(-1);", True),
+    ("process = asin(2);", True),
+    ("process = acos(1.0000001);", True),
+    ("process = (1 % 0, _) : !, _;", True),     # even where the result is not used
+    ("process = (sqrt(-1), _) : !, _;", True),
+    ("process = select2(1, 1 / 0, 2);", True),
+    ("f(x) = _ * x;\nprocess = f(1 / 0);", True),
+    ('process = _ @ int(hslider("d", 0, -5, 5, 1));', True),
+    ("process = rdtable(8, 1 @ (-1), int(_));", True),
+    ('process = control(_ @ hslider("d", 0, -3, 3, 1), checkbox("c"));', True),
+    ("process = log(0), log10(0), log(-0.0), sqrt(-0.0), asin(-1), acos(1);", False),
+    ("process = pow(-1, 0.5), pow(0, -1), atan2(0, 0), exp(1000);", False),
+    ('process = _ / hslider("a", 0, 0, 1, 0.1), sqrt(_ - 2);', False),
+    ("process = _ @ (-0.5);", False),            # int(-0.5) is 0
+    ('process = _ @ hslider("d", 0, -0.5, 5, 1);', False),
+    ("process = (_ @ _), _ : !, _;", False),      # only delays that reach an output count
+    ("process = _ @ min(10, max(0, int(_ * 8)));", False),
+]
+
+
+@pytest.mark.parametrize("code,refused", REFUSALS, ids=[c for c, _ in REFUSALS])
+def test_refuses_what_faust_refuses(code, refused):
+    if not refused:
+        faustdiff.compile(code)
+        return
+    with pytest.raises(errors.FaustEvaluationError) as info:
+        faustdiff.compile(code)
+    span = info.value.span
+    assert span is not None and span.file == "<string>" and span.line == code.count("\n") + 1
+
+
+@pytest.mark.reference
+@pytest.mark.skipif(not faust_available(), reason="dawdreamer is not installed")
+@pytest.mark.parametrize("code,refused", REFUSALS, ids=[c for c, _ in REFUSALS])
+def test_faust_refuses_the_same(code, refused):
+    try:
+        faust_io(code)
+    except FaustCompileError:
+        assert refused
+    else:
+        assert not refused
+
+
+def test_delay_in_a_library_points_at_its_at(tmp_path):
+    (tmp_path / "lag.lib").write_text("lag(n) = _ @ n;\n")
+    (tmp_path / "main.dsp").write_text('import("lag.lib");\nprocess = lag(-2);\n')
+    with pytest.raises(errors.FaustEvaluationError) as info:
+        faustdiff.compile_file(str(tmp_path / "main.dsp"))
+    span = info.value.span
+    assert (Path(span.file).name, span.line, span.column) == ("lag.lib", 1, 10)
+    assert "-2" in info.value.message
+
+
+def test_unbounded_delay_says_how_to_bound_it():
+    with pytest.raises(errors.FaustResourceError) as info:
+        faustdiff.compile("process = _ @ abs(+(1) ~ _);")   # >= 0, without a maximum
+    assert (info.value.span.line, info.value.span.column) == (1, 11)
+    assert "min(N" in info.value.hint
+
+
+def test_delay_limit_is_configurable(monkeypatch):
+    code = "process = _ @ 5000;"
+    monkeypatch.setenv("FAUSTDIFF_MAX_DELAY", "4096")
+    with pytest.raises(errors.FaustResourceError, match="4096"):
+        faustdiff.compile(code)
+    monkeypatch.setenv("FAUSTDIFF_MAX_DELAY", "8192")
+    assert faustdiff.compile(code).render(np.ones((1, 5001)))[0, 5000] == 1.0
+
+
+# ------------------------------------------------------------------ evaluations too large
+def test_iterations_are_counted_over_the_whole_program(monkeypatch):
+    monkeypatch.setenv("FAUSTDIFF_MAX_ITERATIONS", "1000")
+    assert faustdiff.compile("process = par(i, 30, par(j, 30, _));").num_outputs == 900
+    code = "process = par(i, 40,\n  par(j, 40, _));"
+    with pytest.raises(errors.FaustResourceError) as info:
+        faustdiff.compile(code)
+    # the iteration that crosses the limit (an inner one: each copy of the outer par
+    # makes its own) is named, with the total so far
+    assert (info.value.span.line, info.value.span.column) == (2, 3)
+    assert re.search(r"par\(j, 40, \.\.\.\).* 1\d\d\d, more than the limit of 1000",
+                     info.value.message), info.value.message
+    assert "FAUSTDIFF_MAX_ITERATIONS" in info.value.hint
+
+
+def test_exponential_evaluation_is_refused(monkeypatch):
+    monkeypatch.setenv("FAUSTDIFF_MAX_EVALUATION_STEPS", "20000")
+    code = "f(0, x) = x;\nf(n, x) = f(n-1, 2*x) + f(n-1, 2*x+1);\nprocess = f(40, 0);"
+    with pytest.raises(errors.FaustResourceError) as info:
+        faustdiff.compile(code)
+    assert info.value.span.line == 2 and "20000" in info.value.message
+    assert "FAUSTDIFF_MAX_EVALUATION_STEPS" in info.value.hint
+
+
+def test_iteration_count_must_be_finite():
+    with pytest.raises(errors.FaustEvaluationError, match="finite") as info:
+        faustdiff.compile("process = par(i, exp(1000), _);")
+    assert (info.value.span.line, info.value.span.column) == (1, 18)

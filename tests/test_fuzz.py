@@ -46,6 +46,11 @@ SHRINK = os.environ.get("FAUSTDIFF_FUZZ_SHRINK", "") not in ("", "0")
 # (the precision Faust renders in); int outputs exactly.
 DOUBLE_TOLERANCE = 1e-5
 SINGLE_TOLERANCE = 1e-6
+# Ill-conditioned programs (see output_agrees): Faust's float32 render may stray from the
+# float64 values up to NOISE_FACTOR times as far as faustdiff's own float32 render does,
+# and never more than NOISE_CEILING, so that such a program can still fail.
+NOISE_FACTOR = 10.0
+NOISE_CEILING = 1e-3
 
 needs_faust = pytest.mark.skipif(not faust_available(), reason="dawdreamer is not installed")
 
@@ -155,13 +160,24 @@ def output_agrees(expr, ours: Rendered, k: int, want: np.ndarray) -> Optional[st
     if expr.is_int and (exactly(got, want) or exactly(ours.single()[k], want)):
         return None
     # an int made from floats (int(x * 3e9)) inherits their rounding: as close as a float
-    if relative_rms(got, want) <= DOUBLE_TOLERANCE:
+    rms_double = relative_rms(got, want)
+    if rms_double <= DOUBLE_TOLERANCE:
         return None
-    rms_single = relative_rms(ours.single()[k], want)
+    single = ours.single()[k]
+    rms_single = relative_rms(single, want)
     if rms_single <= SINGLE_TOLERANCE:
         return None
-    return (f"relative RMS {relative_rms(got, want):.2e} (double), {rms_single:.2e} "
-            f"(single)")
+    # Some programs amplify float32 rounding (a filter whose poles are close to 1, then
+    # remainder's slope): faustdiff's own float32 render measures how far. Faust's float32
+    # error may be several times ours, as it folds constants in another order: at 96 kHz,
+    # `1.21 : fi.lowpass(2, 1000)` strays up to 5.1e-5 from the float64 values in Faust's
+    # float32 render, 1.3e-5 in ours, and remainder(-7, 0.5 + that) by 7.8e-4 (relative
+    # RMS), 5.4 times as far as ours (1.45e-4).
+    noise = relative_rms(single, got)
+    if rms_double <= min(max(DOUBLE_TOLERANCE, NOISE_FACTOR * noise), NOISE_CEILING):
+        return None
+    return (f"relative RMS {rms_double:.2e} (double), {rms_single:.2e} (single); "
+            f"faustdiff's float32 strays {noise:.2e} from its float64")
 
 
 def describe_failure(programs, k: int, problem: str, ours: Rendered, want) -> str:
@@ -308,6 +324,8 @@ def derivative_problem(ours: Rendered, label: str) -> Optional[str]:
         for fd, rtol in ((central, 1e-5), (forward, 1e-4), (backward, 1e-4)):
             ok |= np.abs(tangent - fd) <= rtol * np.maximum(np.abs(tangent), np.abs(fd)) \
                 + 1e-7 * scale
+        # a singularity (atan2 at the origin): NaN by convention, unbounded differences
+        ok |= ~np.isfinite(tangent) & (np.abs(central) > 1e6 * scale)
         ok |= np.isnan(ours.double)     # nothing to compare where the value is NaN
     if ok.all():
         return None
@@ -364,25 +382,21 @@ def test_checks_catch_a_wrong_output_and_a_wrong_derivative():
 
 
 # ------------------------------------------------------------------ found by fuzzing
-# Each disagreement the fuzzer found, reduced by hand to a minimal program; a strict
-# xfail until it is fixed (the generator leaves the operation out meanwhile: KNOWN_BUGS).
-def found(name: str, code: str, inputs: int, reason: str, raises=AssertionError):
-    return pytest.param(code, inputs, id=name,
-                        marks=pytest.mark.xfail(strict=True, raises=raises, reason=reason))
+# Each disagreement the fuzzer found, reduced by hand to a minimal program and kept as a
+# regression test once fixed. A new one is added as a strict xfail with its reason (and
+# the generator leaves the operation out meanwhile: KNOWN_BUGS) until it is fixed.
+def found(name: str, code: str, inputs: int):
+    return pytest.param(code, inputs, id=name)
 
 
 FOUND = [
-    found("round-halfway", "process = (+(1) ~ _) : float : *(0.5) : round;", 0,
-          "round() at run time rounds halfway cases to even (0.5 -> 0, 2.5 -> 2); Faust "
-          "calls C round (0.5 -> 1, 2.5 -> 3) and only folds constants to even"),
-    found("enable-holds", "process = enable(float(+(1) ~ _), (+(1) ~ _) % 3 != 0);", 0,
-          "where the condition is 0, Faust's enable keeps the last value computed "
-          "(1 2 2 4 5 5 ...); faustdiff outputs 0 (1 2 0 4 5 0 ...)"),
-    found("control-holds", "process = control(float(+(1) ~ _), (+(1) ~ _) % 3 != 0);", 0,
-          "as enable: Faust keeps the last value, faustdiff outputs 0"),
-    found("delay-bounded-by-input", "process = \\(x).(x @ int(abs(x) * 8));", 1,
-          "Faust bounds inputs to [-1, 1], so this delay is at most 8 samples; faustdiff "
-          "assumes unbounded inputs and refuses a delay of up to 2^31", raises=FaustDiffError),
+    # run-time round() is C's (halfway cases away from zero); only constants fold to even
+    found("round-halfway", "process = (+(1) ~ _) : float : *(0.5) : round;", 0),
+    # where the condition is 0, enable/control keep the last value computed
+    found("enable-holds", "process = enable(float(+(1) ~ _), (+(1) ~ _) % 3 != 0);", 0),
+    found("control-holds", "process = control(float(+(1) ~ _), (+(1) ~ _) % 3 != 0);", 0),
+    # Faust's intervals take inputs within [-1, 1]: this delay is at most 8 samples
+    found("delay-bounded-by-input", "process = \\(x).(x @ int(abs(x) * 8));", 1),
 ]
 
 

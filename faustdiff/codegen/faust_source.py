@@ -10,7 +10,8 @@ channel of a single recursion: `r<k>` is that body's previous sample, exactly wh
 recref means. Every other node is a definition `n<k>` in the `with` block, so sharing in
 the graph stays sharing in the source. Table contents are closed programs of their own,
 rendered the same way. Only numbers, generated names and the registry's operators are
-written, plus widget labels, which are Faust strings of the user's own program.
+written, plus widget and group labels: the user's own text, escaped so that it reads back
+as the same label and cannot end its string.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from typing import Dict, List, Sequence
 
 from ..errors import FaustDiffError
 from ..signals.analysis import collect
+from ..signals.interpret import interpret
 from ..signals.nodes import INT_KIND, Sig
 
 _INFIX = {"+", "-", "*", "/", "%", "<", "<=", ">", ">=", "==", "!=", "&", "|", "xor", "<<", ">>"}
@@ -37,20 +39,46 @@ def _number(s: Sig) -> str:
     return f"({text})" if v < 0 or text.startswith("-") else text
 
 
-def _faust_string(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+def _label_part(text: str, special: str) -> str:
+    """`text` written so that a label reads it back unchanged.
+
+    A Faust string ends at the first '"', whatever precedes it (there is no escape for
+    it), so a '"' cannot be written at all. Inside a label, a backslash takes the next
+    character literally (signals/labels.py): backslashes and brackets (and in a key, the
+    ':' that would end it) get one. `%name` in a label is replaced by a variable's value
+    before that, and a backslash after the '%' is what keeps it text."""
+    if '"' in text:
+        raise FaustDiffError(f"the label {text!r} cannot be written as a Faust string")
+    out = []
+    after_percent = False
+    for c in text:
+        if c in special or after_percent:
+            out.append("\\")
+        out.append(c)
+        after_percent = c == "%"
+    return "".join(out)
+
+
+def _label(name: str, metadata=()) -> str:
+    """A Faust string holding a widget or group label with its metadata."""
+    meta = "".join(f"[{_label_part(k, _KEY)}:{_label_part(v, _VALUE)}]" if v
+                   else f"[{_label_part(k, _KEY)}]" for k, v in metadata)
+    return '"' + _label_part(name, _VALUE) + meta + '"'
+
+
+_VALUE = "\\[]"         # characters a backslash must protect in a name or a value
+_KEY = _VALUE + ":"     # and in a key
 
 
 def _widget(spec) -> str:
-    meta = "".join(f"[{k}:{v}]" if v else f"[{k}]" for k, v in spec.metadata)
-    label = _faust_string(spec.label + meta)
+    label = _label(spec.label, spec.metadata)
     if spec.kind in ("button", "checkbox"):
         box = f"{spec.kind}({label})"
     else:
         box = f"{spec.kind}({label}, {spec.init!r}, {spec.min!r}, {spec.max!r}, {spec.step!r})"
     # groups of the path, outermost first, so the widget keeps its path
     for group in reversed(spec.path.strip("/").split("/")[:-1]):
-        box = f"vgroup({_faust_string(group)}, {box})"
+        box = f"vgroup({_label(group)}, {box})"
     return box
 
 
@@ -128,10 +156,27 @@ class _Writer:
 
     def _contents(self, spec) -> str:
         if spec.values is not None:
-            values = ", ".join(repr(float(v)) if spec.kind != INT_KIND else str(int(v))
-                               for v in spec.values)
-            return f"(waveform {{{values}}} : !, _)"
+            return _waveform(spec.values, spec.kind)
+        init_order, _ = collect([spec.init])
+        if any(s.op in ("rdtable", "rwtable") for s in init_order):
+            # libfaust 2.85 fills a table whose init signal reads another table with
+            # zeros (`rdtable(4, rdtable(4, waveform{...}, i), j)`, as the playback of a
+            # waveform read by rdtable is): the contents are computed here instead, and
+            # written as the constants of a waveform
+            return _waveform(interpret([spec.init], spec.size)[0], spec.kind)
         return self.program([spec.init], 0)
+
+
+def _waveform(values, kind: str) -> str:
+    """The second output of a waveform, which plays `values` from the first sample on:
+    as a table's init signal, the table holds them."""
+    if kind == INT_KIND:
+        text = ", ".join(str(int(v)) for v in values)
+    else:
+        if not all(math.isfinite(v) for v in values):
+            raise FaustDiffError("a table holding NaN or inf cannot be written in Faust source")
+        text = ", ".join(repr(float(v)) for v in values)
+    return f"(waveform {{{text}}} : !, _)"
 
 
 _INT_FOREIGN = {"ffunction:isnan", "ffunction:isinf"}

@@ -17,23 +17,17 @@ int slot 1 says whether the tables have been filled.
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from ..errors import FaustResourceError
 from ..signals.analysis import AUDIO, collect, delay_bound, infer_kinds, infer_rates
 from ..signals.nodes import FLOAT_KIND, ParamSpec, Sig, TableSpec, format_sig
+from ..signals.refusals import max_delay_samples
 
 SHIFT_REGISTER_MAX = 4  # constant delays up to this many samples use scalars
-DEFAULT_MAX_DELAY = 1 << 24  # samples per delay line, unless FAUSTDIFF_MAX_DELAY says otherwise
 COUNTER_SLOT = 0
 TABLES_READY_SLOT = 1
-
-
-def max_delay_samples() -> int:
-    value = os.environ.get("FAUSTDIFF_MAX_DELAY")
-    return int(value) if value else DEFAULT_MAX_DELAY
 
 
 @dataclass
@@ -279,6 +273,9 @@ class _Planner:
         return b
 
     def _delay_lines(self, order, kinds) -> Dict[int, DelayLine]:
+        # A program's own delays were checked, with their source position, when it was
+        # compiled (signals/refusals.py); the checks here also cover delays that only a
+        # derivative adds (x@(d+1)), one sample beyond.
         lines: Dict[int, DelayLine] = {}
         for s in order:
             if s.op != "delay":

@@ -47,6 +47,17 @@ def fd_remainder(x, y):
 
 
 @njit(**_JIT)
+def fd_round(x):
+    """C `round`, which the real compiler's code calls: halfway cases go away from zero
+    (NumPy's and Python's rounding go to even). x - trunc(x) is exact, so no addition of
+    0.5 can round the argument up first (0.49999999999999994 stays 0)."""
+    t = np.trunc(x)
+    if abs(x - t) >= 0.5:
+        return t + np.sign(x)
+    return t
+
+
+@njit(**_JIT)
 def fd_pow(x, y):
     return math.pow(x, y)
 

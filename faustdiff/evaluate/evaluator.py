@@ -9,11 +9,13 @@ application (`f(a)` = `_, ..., a : f` or `a, _, ... : f`, as Faust does).
 from __future__ import annotations
 
 import difflib
+import math
 import os
 from typing import Dict, List, Optional, Sequence
 
 from .. import boxes as B
-from ..errors import FaustArityError, FaustEvaluationError, FaustNameError, Span
+from ..errors import (FaustArityError, FaustEvaluationError, FaustNameError, FaustResourceError,
+                      Span)
 from ..parse import ast
 from . import imports, labels, modulation
 from .env import DefGroup, Env, add_groups, group_definitions
@@ -24,6 +26,22 @@ from .values import (FUNCTION_TYPES, Closure, Component, EnvValue, LazyCompositi
                      PatternVar, RuleSet, Slot, StringValue, describe)
 
 MAX_DEPTH = 20000  # nested evaluations before "evaluation too deep"
+
+# Limits on the size of an evaluation, so that a huge program is refused before it
+# exhausts the memory. Copies: bodies made by par/seq/sum/prod in the whole program.
+# Steps: expressions evaluated (a definition that makes exponentially many different
+# copies of itself, f(n, x) = f(n-1, 2*x), f(n-1, 2*x+1), reaches it). The test corpora
+# need at most 132 copies and 4,000 steps; an.rfft_analyzer_magsq(256), about the largest
+# program of the standard libraries that still compiles in a few GB, 68,000 copies and
+# 390,000 steps (at 512 points, 267,000 copies would take 15 GB).
+DEFAULT_MAX_ITERATIONS = 1 << 18
+DEFAULT_MAX_EVALUATION_STEPS = 2_000_000
+
+
+def _limit(variable: str, default: int) -> int:
+    value = os.environ.get(variable)
+    return int(value) if value else default
+
 
 _IN_PROGRESS = object()
 
@@ -52,6 +70,10 @@ class Evaluator:
         self.matcher = Matcher(self.numbers.try_constant)
         self.depth = 0
         self.check_arity = True
+        self.steps = 0
+        self.max_steps = _limit("FAUSTDIFF_MAX_EVALUATION_STEPS", DEFAULT_MAX_EVALUATION_STEPS)
+        self.copies = 0
+        self.max_copies = _limit("FAUSTDIFF_MAX_ITERATIONS", DEFAULT_MAX_ITERATIONS)
         self._libraries: Dict[str, Env] = {}
         self._lifted: Dict[int, tuple] = {}
         self._synthesized: Dict[int, tuple] = {}
@@ -111,6 +133,14 @@ class Evaluator:
         if handler is None:
             raise FaustEvaluationError(f"cannot evaluate {t.__name__}",
                                        getattr(expr, "span", None))
+        self.steps += 1
+        if self.steps > self.max_steps:
+            raise FaustResourceError(
+                f"the program is too large to evaluate: more than {self.max_steps} "
+                f"evaluation steps", expr.span,
+                hint="does a definition call itself several times with different "
+                     "arguments? Such a program grows exponentially. The environment "
+                     "variable FAUSTDIFF_MAX_EVALUATION_STEPS raises the limit")
         memo[key] = (expr, _IN_PROGRESS)
         self.depth += 1
         try:
@@ -470,7 +500,11 @@ class Evaluator:
         return self.numbers.require(self.as_box(value, expr.span), what, expr.span)
 
     def int_of(self, expr, env: Env, what: str) -> int:
-        return int(self.number_of(expr, env, what))
+        number = self.number_of(expr, env, what)
+        if not math.isfinite(number):  # (int() would raise OverflowError or ValueError)
+            raise FaustEvaluationError(f"{what} must be a finite number, not {number}",
+                                       expr.span)
+        return int(number)
 
     def label(self, text: str, env: Env, span: Span) -> str:
         def value_of(name):
@@ -486,6 +520,7 @@ class Evaluator:
             raise FaustEvaluationError(
                 f"the number of iterations of {kind}({expr.var}, n, ...) is negative ({n})",
                 expr.count.span)
+        self._count_copies(expr, n)
         span = expr.span
 
         def body(i):
@@ -514,6 +549,21 @@ class Evaluator:
             result = self.compose(":", self.compose(",", result, body(i), span, fold=False),
                                   B.BPrim(prim, span), span, fold=False)
         return result
+
+    def _count_copies(self, expr: ast.Iteration, n: int) -> None:
+        """Refuse an iteration before it makes its n copies when the program's copies
+        would exceed the limit: par(i, 100000000, _) would exhaust the memory first."""
+        self.copies += n
+        if self.copies <= self.max_copies:
+            return
+        head = f"{expr.kind}({expr.var}, {n}, ...)"
+        if n > self.max_copies:
+            message = f"{head} would make {n} copies of its body"
+        else:
+            message = f"{head} brings the copies made by par, seq, sum and prod to {self.copies}"
+        raise FaustResourceError(
+            f"{message}, more than the limit of {self.max_copies}", expr.span,
+            hint="the environment variable FAUSTDIFF_MAX_ITERATIONS raises the limit")
 
     def _inputs(self, expr: ast.InputsOf, env: Env):
         return self.numbers.number(self.as_box(self.eval(expr.expr, env), expr.span).arity()[0])

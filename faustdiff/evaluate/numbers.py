@@ -18,6 +18,7 @@ from .. import boxes as B
 from ..errors import FaustDiffError, FaustEvaluationError, Span
 from ..signals import nodes, primitives
 from ..signals.constant import box_constant
+from ..signals.refusals import constant_refusal
 from .values import PatternVar, Slot
 
 Number = Union[int, float]
@@ -102,7 +103,9 @@ class Numbers:
         args = [nodes.const_int(b.value) if type(b) is B.BInt else nodes.const_float(b.value)
                 for b in operands]
         try:
-            sig = primitives.apply(op, *args)
+            # what Faust refuses (1 % 0, sqrt(-1)) stays a box: propagation reports it
+            # with its position
+            sig = None if constant_refusal(op, args) else primitives.apply(op, *args)
         except FaustDiffError:
             sig = None
         if sig is None or sig.op != "const":

@@ -15,11 +15,14 @@ from .primitives import PRIMITIVES, UNBOUNDED, Interval, _iv_int
 CONST, CONTROL, AUDIO = 0, 1, 2
 
 
-def collect(roots: Iterable[Sig]) -> Tuple[List[Sig], List[RecGroup]]:
+def collect(roots: Iterable[Sig], follow_recursion: bool = True
+            ) -> Tuple[List[Sig], List[RecGroup]]:
     """Every node needed to compute `roots`, arguments before users.
 
     A reached `recref(g, i)` makes body i of g needed too (it must be computed every
-    sample to feed the next one). Groups are listed in the order they were reached."""
+    sample to feed the next one). Groups are listed in the order they were reached.
+    `follow_recursion=False` stops at recrefs: for questions asked while a recursion's
+    bodies are still being built (its recrefs exist, its bodies not yet)."""
     order: List[Sig] = []
     seen = set()
     groups: List[RecGroup] = []
@@ -43,7 +46,7 @@ def collect(roots: Iterable[Sig]) -> Tuple[List[Sig], List[RecGroup]]:
             for a in reversed(s.args):
                 if id(a) not in seen:
                     stack.append((a, False))
-            if s.op == "recref":
+            if s.op == "recref" and follow_recursion:
                 group, index = s.attr
                 if id(group) not in group_seen:
                     group_seen.add(id(group))
@@ -158,12 +161,16 @@ def param_dependence(order: Sequence[Sig], params: Sequence) -> Dict[int, int]:
     return _fixpoint(order, leaf, combine, 0)
 
 
+INPUT_INTERVAL = (-1.0, 1.0)
+
+
 def interval_of(s: Sig, memo: Dict[int, Interval] = None) -> Interval:
     """A conservative value interval (used to bound delay amounts and table indices).
     Recursions are unbounded unless an enclosing min/max/int clamps them."""
     if memo is None:
         memo = {}
-    order, _ = collect([s]) if s.op != "recref" else ([s], [])
+    # a recref's interval is unbounded: what its body computes does not matter here
+    order, _ = collect([s], follow_recursion=False)
     for n in order:
         if id(n) in memo:
             continue
@@ -176,7 +183,13 @@ def interval_of(s: Sig, memo: Dict[int, Interval] = None) -> Interval:
             iv = (0.0, 1.0)
         elif n.op == "fconst":
             iv = (float(n.attr[2]), float(n.attr[2]))
-        elif n.op in ("input", "recref"):
+        elif n.op == "input":
+            # Faust's interval analysis assumes audio inputs within [-1, 1] (`_ : lowest`
+            # is -1): a delay or table index computed from an input is sized by it. A
+            # larger input cannot overrun memory: kernels clamp every delay amount and
+            # table index to the size they were given.
+            iv = INPUT_INTERVAL
+        elif n.op == "recref":
             iv = UNBOUNDED
         elif n.op == "delay":
             a = memo[id(n.args[0])]

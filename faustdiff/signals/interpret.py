@@ -1,7 +1,7 @@
 """A direct, slow interpreter of signal graphs: the reference the generated kernels are
 tested against. It computes every node sample by sample with the primitive registry's
-`evaluate` (the same meaning used for constant folding), so a disagreement with a
-kernel points at the scheduler or the code generator."""
+`evaluate` (the meaning used for constant folding, or the run-time one where Faust's
+differ), so a disagreement with a kernel points at the scheduler or the code generator."""
 from __future__ import annotations
 
 from typing import Dict, Mapping, Optional, Sequence
@@ -59,7 +59,8 @@ def interpret(outputs: Sequence[Sig], n: int, inputs: Optional[np.ndarray] = Non
                     table[_clamp(values[id(s.args[0])], len(table))] = values[id(s.args[1])]
                 v = table[_clamp(values[id(s.args[-1])], len(table))]
             else:
-                v = evaluate(op, [kinds[id(a)] for a in s.args], [values[id(a)] for a in s.args])
+                v = evaluate(op, [kinds[id(a)] for a in s.args], [values[id(a)] for a in s.args],
+                             at_run_time=True)
             if kind == INT_KIND:
                 v = wrap_int32(v) if isinstance(v, int) else faust_int(v)
             else:

@@ -47,6 +47,9 @@ class Primitive:
     interval: Optional[Callable[..., Interval]] = None
     convention: str = ""
     foreign: bool = False
+    # the meaning at run time, where it differs from `fold` (the compile-time one): the
+    # real compiler folds some constants with other functions than its code calls
+    run: Optional[Callable] = None
 
 
 PRIMITIVES: Dict[str, Primitive] = {}
@@ -335,8 +338,24 @@ _ROUNDING = "piecewise constant: derivative 0 (also at the jumps)"
 _unary("floor", np.floor, "np.floor", None, _iv_monotone(np.floor), _ROUNDING)
 _unary("ceil", np.ceil, "np.ceil", None, _iv_monotone(np.ceil), _ROUNDING)
 _unary("rint", np.rint, "np.rint", None, _iv_monotone(np.rint), _ROUNDING)
-# Observed with the real compiler: round() ties to even like rint (round(2.5) = 2).
-_unary("round", np.rint, "np.rint", None, _iv_monotone(np.rint), _ROUNDING)
+
+
+def c_round(x: float) -> float:
+    """C `round`: halfway cases away from zero (round(2.5) = 3, round(-0.5) = -1)."""
+    if not math.isfinite(x):
+        return x
+    t = float(math.trunc(x))
+    if abs(x - t) >= 0.5:
+        return t + math.copysign(1.0, x)
+    return math.copysign(t, x)     # round(-0.3) is -0.0, as in C
+
+
+# Observed with the real compiler: the code calls C's round (0.5 -> 1, 2.5 -> 3), but
+# constants are folded with ties to even (round(2.5) folds to 2, round(0.5) to 0).
+_register(Primitive(
+    "round", 1, _always(FLOAT_KIND), "float", lambda kinds, a: _f(np.rint)(a),
+    _call("fd_round"), interval=_iv_monotone(c_round), convention=_ROUNDING,
+    run=lambda kinds, a: c_round(float(a))))
 
 
 def _fold_abs(kinds, a):
@@ -479,8 +498,9 @@ def static_kind(s: Sig, depth: int = 12) -> Optional[str]:
     return None
 
 
-def evaluate(op: str, kinds: Sequence[str], values: Sequence):
-    """op applied to Python numbers of the given kinds, with Faust's semantics."""
+def evaluate(op: str, kinds: Sequence[str], values: Sequence, at_run_time: bool = False):
+    """op applied to Python numbers of the given kinds, with Faust's semantics: those of
+    its constant folding, or with `at_run_time` those of the code it generates."""
     prim = PRIMITIVES[op]
     if prim.operands == "float":
         values = [float(v) for v in values]
@@ -488,7 +508,8 @@ def evaluate(op: str, kinds: Sequence[str], values: Sequence):
         values = [faust_int(v) for v in values]
     elif prim.operands == "same" and _same_kind(kinds) == FLOAT_KIND:
         values = [float(v) for v in values]
-    return prim.fold(tuple(kinds), *values)
+    meaning = prim.run if at_run_time and prim.run is not None else prim.fold
+    return meaning(tuple(kinds), *values)
 
 
 def apply(op: str, *args: Sig) -> Sig:

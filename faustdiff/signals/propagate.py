@@ -14,13 +14,14 @@ from typing import Dict, List, Sequence, Tuple
 
 from .. import boxes as B
 from ..errors import FaustArityError, FaustDiffError, FaustEvaluationError, FaustResourceError
-from . import foreign
+from . import control, foreign
 from .labels import split_label
 from .analysis import collect, interval_of, kind_of
 from .nodes import (FLOAT_KIND, INT_KIND, ParamSpec, RecGroup, Sig, TableSpec, const, const_float,
                     const_int, delay, fconst, first_sample, input_sig, param_sig, rdtable, recref,
                     rwtable)
 from .primitives import apply
+from .refusals import DelaySites, check_delays, refuse_constant_operands
 
 
 @dataclass(frozen=True)
@@ -32,16 +33,36 @@ class Propagated:
 
 def propagate(box: B.Box, sample_rate: int = 44100) -> Propagated:
     ins, outs = box.arity()
-    walker = _Propagator(sample_rate)
+    walker = _Propagator(sample_rate, _valid_span(box))
     old_limit = sys.getrecursionlimit()
     sys.setrecursionlimit(max(old_limit, 20000))
     try:
         outputs = walker.run(box, [input_sig(i) for i in range(ins)], ())
-    except RecursionError:
-        raise FaustResourceError("the block diagram is nested too deeply to compile") from None
+        # like Faust, only the delays that reach an output must have a valid amount (checked
+        # before enable/control are lowered, which rebuilds the delays they hold)
+        check_delays(outputs, walker.delay_sites)
+        # enable/control need the whole graph (a signal's condition comes from all its
+        # uses): lowered here, every later stage sees plain signals only
+        outputs = control.lower_controls(outputs)
+    except RecursionError:  # (run names the deepest box it reached; this is a fallback)
+        raise _too_deep(_valid_span(box)) from None
     finally:
         sys.setrecursionlimit(old_limit)
     return Propagated(tuple(outputs), ins, tuple(walker.params))
+
+
+def _valid_span(box: B.Box):
+    """The box's source position, or None for a box the evaluator made up."""
+    span = getattr(box, "span", None)
+    return span if span is not None and span.line > 0 else None
+
+
+def _too_deep(span) -> FaustResourceError:
+    return FaustResourceError(
+        "the block diagram is nested too deeply to compile", span,
+        hint="propagation follows each composition (':', ',', '<:', ':>', '~') "
+             "recursively, and a chain of many thousands of them is too deep (the Faust "
+             "compiler's own evaluation overflows its stack too)")
 
 
 DEFAULT_MAX_TABLE = 1 << 24
@@ -57,11 +78,13 @@ def _group_name(label: str) -> str:
 
 
 class _Propagator:
-    def __init__(self, sample_rate: int):
+    def __init__(self, sample_rate: int, root_span=None):
         self.sample_rate = sample_rate
         self.params: List[ParamSpec] = []
         self._param_set = set()
         self._memo: Dict[tuple, tuple] = {}
+        self.delay_sites: DelaySites = {}
+        self._span = root_span  # of the innermost box being propagated that has one
 
     def run(self, box: B.Box, inputs: Sequence[Sig], path: Tuple[str, ...]) -> List[Sig]:
         key = (id(box), tuple(id(s) for s in inputs), path)
@@ -69,12 +92,22 @@ class _Propagator:
         if found is not None:
             return found[0]
         method = getattr(self, "_" + type(box).__name__)
+        outer = self._span
+        span = getattr(box, "span", None)
+        if span is not None and span.line > 0:
+            self._span = span
         try:
             result = method(box, list(inputs), path)
         except FaustDiffError as e:
-            if e.span is None and getattr(box, "span", None) is not None and box.span.line > 0:
-                e.span = box.span
+            if e.span is None:
+                e.span = self._span
             raise
+        except RecursionError:
+            # raised again by a frame too deep to build the error, it reaches a frame
+            # that can: the error names about the deepest box reached
+            raise _too_deep(self._span) from None
+        finally:
+            self._span = outer
         # the key holds ids: the entry keeps the box and the inputs alive with it
         self._memo[key] = (result, box, inputs)
         return result
@@ -137,16 +170,20 @@ class _Propagator:
             # the amount stays as given: `@` truncates it when reading, and a float amount
             # keeps a derivative (see diff/tangents.py)
             x, amount = inputs
-            return [delay(x, amount)]
+            delayed = delay(x, amount)
+            if delayed is not x and id(delayed) not in self.delay_sites:
+                # checked once the program is complete (refusals.check_delays), here
+                self.delay_sites[id(delayed)] = (delayed, self._span)
+            return [delayed]
         if name == "prefix":
             init, x = inputs
             return [apply("select2", first_sample(), delay(x, const_int(1)), init)]
         if name == "attach":
             return [inputs[0]]
-        if name in ("enable", "control"):
-            # enable(x, c): x where c != 0, else 0 (control is rendered the same way)
-            x, c = inputs
-            return [apply("select2", apply("!=", c, const_int(0)), const_int(0), x)]
+        if name == "enable":
+            return [control.enable(*inputs)]
+        if name == "control":
+            return [control.control(*inputs)]
         if name in ("lowest", "highest"):
             from .analysis import interval_of
 
@@ -159,6 +196,7 @@ class _Propagator:
             size, init, windex, value, rindex = inputs
             return [rwtable(self._table_spec(size, init), apply("int", windex), value,
                             apply("int", rindex))]
+        refuse_constant_operands(name, inputs)
         return [apply(name, *inputs)]
 
     def _table_spec(self, size: Sig, init: Sig) -> TableSpec:
