@@ -3,13 +3,19 @@
 Two kernels are built lazily from the same signal graph: the primal one for `render`,
 and the primal+tangents one for `jvp`. Each keeps its own state, so `reset=False`
 continues from where the previous call of the same kind stopped.
+
+A program found in the program cache (`program_cache.py`) starts without its signal
+graph: its parameters, shape and the kernels built so far come from the cache, and the
+graph is computed again (by running the front end) only when something needs it, such as
+a kernel the cache does not hold yet or `output_signals`.
 """
 from __future__ import annotations
 
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -37,15 +43,37 @@ class Param:
     metadata: Mapping[str, str] = field(default_factory=dict, compare=False)
 
 
+@dataclass(frozen=True)
+class KernelLayout:
+    """What running a kernel needs besides its code: the sizes of its state arrays, the
+    constant tables (waveforms) to put in them, and whether the kernel fills tables
+    itself on its first call after a reset. Plain data, so that the program cache can
+    keep it (a `KernelPlan` holds the signal graph)."""
+
+    float_state_size: int
+    int_state_size: int
+    fills_tables: bool
+    constant_tables: Tuple[Tuple[str, int, int, Tuple], ...] = ()  # (kind, offset, size, values)
+
+    @classmethod
+    def of_plan(cls, plan) -> "KernelLayout":
+        def values(t):  # builtin numbers only: the program cache stores nothing else
+            return tuple(v.item() if isinstance(v, np.generic) else v for v in t.spec.values)
+
+        return cls(int(plan.float_state_size), int(plan.int_state_size), bool(plan.table_inits),
+                   tuple((str(t.kind), int(t.offset), int(t.size), values(t))
+                         for t in plan.constant_tables))
+
+
 class _Kernel:
     """One generated kernel with its state arrays."""
 
-    def __init__(self, source: str, plan, precision: str, num_params: int = 0):
+    def __init__(self, source: str, layout: KernelLayout, precision: str, num_params: int = 0):
         self.num_params = num_params
         self._template = None
         self.source = source
-        self.plan = plan
-        self.compute = load_kernel(source)
+        self.layout = layout
+        self.compute = load_kernel(source, precision)
         self.float_dtype = np.float32 if precision == "single" else np.float64
         self.state = None
 
@@ -58,12 +86,13 @@ class _Kernel:
         Table contents depend on neither inputs nor parameters, so they are computed once
         (a call of the kernel over zero samples fills them) and copied on every reset."""
         if self._template is None:
-            fstate = np.zeros(max(self.plan.float_state_size, 1), dtype=self.float_dtype)
-            istate = np.zeros(max(self.plan.int_state_size, 2), dtype=np.int64)
-            for table in self.plan.constant_tables:  # waveforms
-                target = fstate if table.kind == "float" else istate
-                target[table.offset:table.offset + table.size] = table.spec.values
-            if self.plan.table_inits:
+            layout = self.layout
+            fstate = np.zeros(max(layout.float_state_size, 1), dtype=self.float_dtype)
+            istate = np.zeros(max(layout.int_state_size, 2), dtype=np.int64)
+            for kind, offset, size, values in layout.constant_tables:  # waveforms
+                target = fstate if kind == "float" else istate
+                target[offset:offset + size] = values
+            if layout.fills_tables:
                 empty = np.zeros((0, 0))
                 self.compute(0, empty, empty, np.zeros((0, 0, 0)), (fstate, istate),
                              np.zeros(self.num_params, dtype=self.float_dtype))
@@ -74,35 +103,67 @@ class _Kernel:
 class Program:
     def __init__(self, graph: Propagated, *, sample_rate: int = 44100, precision: str = "double",
                  metadata: Sequence[Tuple[str, str]] = (), filename: str = "<string>"):
+        self._setup(sample_rate, precision, metadata, filename)
+        self._graph: Optional[Propagated] = graph
+        self._rebuild: Optional[Callable[[], Propagated]] = None
+        self._shape = (graph.num_inputs, len(graph.outputs))
+        self._set_params([Param(s.label, s.path, s.init, s.min, s.max, s.step, s.diff, s.kind,
+                                dict(s.metadata)) for s in graph.params])
+
+    def _setup(self, sample_rate, precision, metadata, filename):
         if precision not in ("single", "double"):
             raise FaustRuntimeError(f"precision must be 'single' or 'double', not {precision!r}")
         self.sample_rate = int(sample_rate)
         self.precision = precision
         self.metadata = tuple(metadata)
         self.filename = filename
-        self._graph = graph
-        self._specs: List[ParamSpec] = list(graph.params)
-        self.params: List[Param] = [
-            Param(s.label, s.path, s.init, s.min, s.max, s.step, s.diff, s.kind, dict(s.metadata))
-            for s in self._specs]
-        self.diff_params: List[Param] = [p for p in self.params if p.diff]
         self._kernels: Dict[str, _Kernel] = {}
         self._tangents: Dict[bool, List[List]] = {}
+        # the program cache's entry, when there is one: kernels it holds, and where new
+        # kernels are added (see program_cache.ProgramEntry)
+        self._entry = None
+
+    def _set_params(self, params: List[Param]):
+        self.params: List[Param] = params
+        self.diff_params: List[Param] = [p for p in params if p.diff]
+
+    @classmethod
+    def _from_cache(cls, entry, rebuild: Callable[[], Propagated], *, sample_rate: int,
+                    precision: str, metadata, filename: str) -> "Program":
+        """A program restored from the program cache: `entry` gives its parameters, its
+        shape and its kernels; `rebuild()` computes the signal graph when it is needed."""
+        prog = cls.__new__(cls)
+        prog._setup(sample_rate, precision, metadata, filename)
+        prog._graph = None
+        prog._rebuild = rebuild
+        prog._shape = entry.shape
+        prog._set_params(list(entry.params))
+        prog._entry = entry
+        return prog
+
+    def _signal_graph(self) -> Propagated:
+        if self._graph is None:
+            self._graph = self._rebuild()
+        return self._graph
+
+    @property
+    def _specs(self) -> List[ParamSpec]:
+        return list(self._signal_graph().params)
 
     # ----------------------------------------------------------------- shape
     @property
     def num_inputs(self) -> int:
-        return self._graph.num_inputs
+        return self._shape[0]
 
     @property
     def num_outputs(self) -> int:
-        return len(self._graph.outputs)
+        return self._shape[1]
 
     # ----------------------------------------------------------------- graphs
     @property
     def output_signals(self) -> List:
         """The signal graph of each output."""
-        return list(self._graph.outputs)
+        return list(self._signal_graph().outputs)
 
     @property
     def tangent_signals(self) -> List[List]:
@@ -121,11 +182,17 @@ class Program:
         key = ("jvp-smooth" if smooth else "jvp") if with_tangents else "render"
         kernel = self._kernels.get(key)
         if kernel is None:
-            outputs = self.output_signals
-            tangents = self.tangents_of(smooth) if with_tangents else []
-            plan = plan_kernel(outputs, tangents, self._specs)
-            kernel = _Kernel(render_source(plan, self.precision), plan, self.precision,
-                             len(self.params))
+            cached = self._entry.kernel(key) if self._entry is not None else None
+            if cached is not None:
+                source, layout = cached
+            else:
+                outputs = self.output_signals
+                tangents = self.tangents_of(smooth) if with_tangents else []
+                plan = plan_kernel(outputs, tangents, self._specs)
+                source, layout = render_source(plan, self.precision), KernelLayout.of_plan(plan)
+                if self._entry is not None:
+                    self._entry.add_kernel(key, source, layout)
+            kernel = _Kernel(source, layout, self.precision, len(self.params))
             self._kernels[key] = kernel
         return kernel
 
@@ -138,7 +205,7 @@ class Program:
     def _param_values(self, params: Optional[Mapping[str, float]]) -> np.ndarray:
         values = np.array([p.init for p in self.params], dtype=np.float64)
         for key, value in (params or {}).items():
-            values[self.param_index(key)] = float(value)
+            values[self.param_index(key)] = _param_value(key, value)
         return values
 
     def param_index(self, key: str) -> int:
@@ -158,19 +225,19 @@ class Program:
         if x is None:
             if n is None:
                 raise FaustRuntimeError("give either an input signal x or a length n")
-            return np.zeros((self.num_inputs, int(n)), dtype=np.float64), int(n)
-        x = np.asarray(x, dtype=np.float64)
+            n = _length(n)
+            return np.zeros((self.num_inputs, n), dtype=np.float64), n
+        x = _signal_array(x)
         if x.ndim == 1:
             x = x[None, :]
         if x.ndim != 2 or x.shape[0] != self.num_inputs:
             raise FaustRuntimeError(
                 f"the program has {self.num_inputs} inputs; x has shape {x.shape} "
                 f"(expected ({self.num_inputs}, n))")
-        if n is None:
-            n = x.shape[1]
-        elif n > x.shape[1]:
+        n = x.shape[1] if n is None else _length(n)
+        if n > x.shape[1]:
             raise FaustRuntimeError(f"n = {n} is longer than the input ({x.shape[1]} samples)")
-        return np.ascontiguousarray(x[:, :n]), int(n)
+        return np.ascontiguousarray(x[:, :n]), n
 
     def _run(self, with_tangents: bool, x, n, params, reset: bool, smooth: bool = False):
         kernel = self._kernel(with_tangents, smooth)
@@ -219,7 +286,7 @@ class Program:
     def _run_batch(self, with_tangents, x, n, params, workers, smooth=False):
         kernel = self._kernel(with_tangents, smooth)
         settings = list(params) if params is not None else [None]
-        inputs = None if x is None else np.asarray(x, dtype=np.float64)
+        inputs = None if x is None else _signal_array(x)
         if inputs is not None and inputs.ndim == 3:
             if params is None:
                 settings = [None] * inputs.shape[0]
@@ -237,20 +304,76 @@ class Program:
         outputs = np.zeros((len(items), self.num_outputs, length))
         tangents = np.zeros((len(items), m, self.num_outputs, length if m else 0))
 
-        def run(i):
-            xi, _, pv = prepared[i]
-            state = kernel.fresh_state()
-            kernel.compute(length, xi, outputs[i], tangents[i], state, pv)
+        def run(chunk):
+            for i in chunk:
+                xi, _, pv = prepared[i]
+                state = kernel.fresh_state()
+                kernel.compute(length, xi, outputs[i], tangents[i], state, pv)
 
-        count = workers or os.cpu_count() or 1
-        if count == 1 or len(items) == 1:
-            for i in range(len(items)):
-                run(i)
+        count = min(workers or _usable_cores(), len(items))
+        if count <= 1:
+            run(range(len(items)))
         else:
-            with ThreadPoolExecutor(max_workers=count) as pool:
-                list(pool.map(run, range(len(items))))
+            # an equal share of the items per worker, on threads kept between calls
+            # (a training loop calls this every iteration: starting threads each time
+            # would cost as much as a short render)
+            shares = [range(k, len(items), count) for k in range(count)]
+            list(_worker_pool(count).map(run, shares))
         return outputs, tangents
 
     def _diff_key(self, p: Param) -> str:
         same = [q for q in self.diff_params if q.label == p.label]
         return p.label if len(same) == 1 else p.path
+
+
+# ----------------------------------------------------------------- batch workers
+_POOLS: Dict[int, ThreadPoolExecutor] = {}
+_POOLS_LOCK = threading.Lock()
+
+
+def _usable_cores() -> int:
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
+def _worker_pool(count: int) -> ThreadPoolExecutor:
+    """A pool of `count` threads, made once per process and reused by every batch."""
+    with _POOLS_LOCK:
+        if count not in _POOLS:
+            _POOLS[count] = ThreadPoolExecutor(max_workers=count, thread_name_prefix="faustdiff")
+        return _POOLS[count]
+
+
+# ----------------------------------------------------------------- argument checks
+# numpy and float() would raise a bare ValueError or TypeError from deep inside a call;
+# a caller's bad argument is a FaustRuntimeError that says which argument is wrong.
+def _param_value(key: str, value) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise FaustRuntimeError(f"the value of parameter {key!r} must be a number, "
+                                f"not {value!r}") from None
+    return number
+
+
+def _length(n) -> int:
+    """A number of samples: a whole number >= 0."""
+    try:
+        length = int(n)
+        whole = length == n
+    except (TypeError, ValueError, OverflowError):
+        whole = False
+    if not whole or length < 0:
+        raise FaustRuntimeError(f"the number of samples n must be a whole number >= 0, "
+                                f"not {n!r}")
+    return length
+
+
+def _signal_array(x) -> np.ndarray:
+    """x as an array of float64 samples."""
+    try:
+        return np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise FaustRuntimeError(f"the input signal must be an array of numbers ({error})") \
+            from None

@@ -1,0 +1,462 @@
+"""Kernels run from their saved machine code, without Numba's compiler.
+
+Loading a cached kernel through Numba costs about half a second in a new process, whatever
+the kernel: Numba initialises its whole target context (typing and lowering registries,
+and, when SciPy is installed, an import of `scipy.linalg` for a BLAS probe) before it
+even reads its cache. Loading the same machine code with llvmlite alone takes a few
+milliseconds, so a kernel's object code is also kept in a file of its own:
+
+* **export** (in a process where Numba has compiled or loaded the kernel): the object
+  code Numba produced for the kernel's one signature (the same bytes Numba's own cache
+  holds), the name of its native function, a small entry function compiled here (below),
+  and Numba's description of the machine the code is for (triple, CPU name, features);
+* **load** (in a later process): an MCJIT engine of its own receives both objects, their
+  undefined symbols are bound exactly as Numba binds them (Numba's C helpers, the NRT, the
+  C math functions Numba routes through its helper library; the rest from the process),
+  and the entry function is called through ctypes.
+
+The native function uses Numba's internal calling convention: an i32 status, a pointer
+for the return value, a pointer for exception information, then every argument
+flattened into scalars; an array becomes (meminfo, parent, nitems, itemsize, data,
+shape..., strides...) and a tuple the concatenation of its members. Export checks that
+Numba still describes the kernel this way and writes nothing otherwise; load refuses
+anything it cannot bind; in both cases the Numba path runs as before. The entry function
+(the same for every kernel of a precision) takes the native function's address and each
+array's data pointer and shape (18 integers instead of 53 arguments: a ctypes call costs
+about 90 ns per argument) and fills in the rest: NULL meminfo and parent (as for arrays
+made by `numba.carray`), the item count, the item size and C-order strides (Numba
+indexes 'C' arrays from their shape alone). Both paths execute the
+same machine code, so they give bit-identical results.
+"""
+from __future__ import annotations
+
+import builtins
+import ctypes
+import hashlib
+import os
+import pickle
+import struct
+import tempfile
+import threading
+from pathlib import Path
+from typing import Dict, List, Optional, Set, Tuple
+
+import numpy as np
+
+FORMAT = 3  # (changes with the layout of the file or the entry function's arguments)
+SUFFIX = ".native"
+ENTRY = "faustdiff_native_entry"
+
+# Statuses of Numba's calling convention that mean success: RETCODE_OK, and RETCODE_NONE
+# (what a function returning None gives).
+_SUCCESS = (0, -2)
+
+
+# ----------------------------------------------------------------------------- signature
+
+def argument_spec(precision: str) -> Tuple[Tuple[type, int], ...]:
+    """(dtype, ndim) of the array arguments of `compute(n, inputs, outputs, tangents,
+    (fstate, istate), params)`, in order, after the leading int64 `n`."""
+    real = np.float32 if precision == "single" else np.float64
+    return ((np.float64, 2), (np.float64, 2), (np.float64, 3), (real, 1), (np.int64, 1),
+            (real, 1))
+
+
+def _flat_kinds(spec) -> List[str]:
+    """The flattened native arguments after retptr/excinfo: 'i' an int64, 'p' a pointer."""
+    kinds = ["i"]  # n
+    for _, ndim in spec:
+        kinds += ["p", "p", "i", "i", "p"] + ["i"] * (2 * ndim)
+    return kinds
+
+
+def _entry_arity(spec) -> int:
+    """Arguments of the entry function: n, then each array's data pointer and shape."""
+    return 1 + sum(1 + ndim for _, ndim in spec)
+
+
+def _numba_signature(precision: str):
+    from numba import types
+    from numba.np.numpy_support import from_dtype
+
+    def array(dtype, ndim):
+        return types.Array(from_dtype(np.dtype(dtype)), ndim, "C")
+
+    spec = argument_spec(precision)
+    arrays = [array(*s) for s in spec]
+    return (types.int64, arrays[0], arrays[1], arrays[2], types.Tuple((arrays[3], arrays[4])),
+            arrays[5])
+
+
+# ----------------------------------------------------------------------------- the machine
+
+_machine: Optional[Tuple[str, str, str]] = None
+
+
+def machine_tuple() -> Tuple[str, str, str]:
+    """What Numba's JIT code generation specialises for (its `magic_tuple`): the process
+    triple, the CPU name and the CPU features, honouring NUMBA_CPU_NAME/FEATURES and
+    NUMBA_ENABLE_AVX as Numba does (it reads them once, at import, and so does this).
+    Machine code is only reused where this is equal."""
+    global _machine
+    if _machine is None:
+        import llvmlite.binding as ll
+        from numba.core import config
+        from numba.core.codegen import get_host_cpu_features
+
+        cpu = config.CPU_NAME if config.CPU_NAME is not None else ll.get_host_cpu_name()
+        features = (config.CPU_FEATURES if config.CPU_FEATURES is not None
+                    else get_host_cpu_features())
+        _machine = (ll.get_process_triple(), cpu, features)
+    return _machine
+
+
+def artifact_path(folder: Path, digest: str) -> Path:
+    """The file of kernel `digest` for this machine and llvmlite version."""
+    import llvmlite
+
+    h = hashlib.sha256(repr((machine_tuple(), llvmlite.__version__, FORMAT)).encode())
+    return folder / f"k_{digest}.{h.hexdigest()[:16]}{SUFFIX}"
+
+
+def _target_machine():
+    """A target machine with the options of Numba's JIT (numba.core.codegen.JITCPUCodegen)."""
+    import llvmlite.binding as ll
+
+    ll.initialize_native_target()
+    ll.initialize_native_asmprinter()
+    target = ll.Target.from_triple(ll.get_process_triple())
+    _, cpu, features = machine_tuple()
+    options = dict(cpu=cpu, features=features, codemodel="jitdefault",
+                   reloc="static" if target.name.startswith("x86")
+                   else "pic" if target.name.startswith("ppc") else "default")
+    try:
+        return target.create_target_machine(jit=True, **options)
+    except TypeError:  # an llvmlite without the `jit` option
+        return target.create_target_machine(**options)
+
+
+# ----------------------------------------------------------------------------- export
+
+def export(dispatcher, precision: str, path: Path) -> bool:
+    """Save the machine code of `dispatcher`'s canonical overload to `path`. Returns
+    whether it was written; any doubt about the layout leaves no file."""
+    try:
+        from llvmlite import ir
+        from numba import types
+
+        signature = _numba_signature(precision)
+        cres = dispatcher.overloads.get(signature)
+        if cres is None:
+            return False
+        context = cres.target_context
+        if type(context.call_conv).__name__ != "CPUCallConv":
+            return False
+        if cres.signature.return_type != types.none:
+            return False
+        fnty = context.call_conv.get_function_type(cres.signature.return_type,
+                                                   cres.signature.args)
+        kinds = []
+        for t in fnty.args[2:]:
+            if isinstance(t, ir.PointerType):
+                kinds.append("p")
+            elif isinstance(t, ir.IntType) and t.width == 64:
+                kinds.append("i")
+            else:
+                return False
+        if (kinds != _flat_kinds(argument_spec(precision))
+                or not isinstance(fnty.return_type, ir.IntType)
+                or fnty.return_type.width != 32
+                or not all(isinstance(t, ir.PointerType) for t in fnty.args[:2])):
+            return False
+        if tuple(context.codegen().magic_tuple()) != machine_tuple():
+            return False  # our reading of the machine would not match Numba's
+        symbol = cres.fndesc.llvm_func_name
+        obj = _object_code(dispatcher, cres, signature)
+        if not obj or _symbols(obj) is None or symbol not in _symbols(obj)[0]:
+            return False
+        entry = _compile_entry(fnty, argument_spec(precision))
+        if _symbols(entry) != ({ENTRY}, set()):
+            return False
+        record = {"format": FORMAT, "symbol": symbol, "machine": machine_tuple(),
+                  "precision": precision, "object": bytes(obj), "entry": entry,
+                  "arity": 1 + _entry_arity(argument_spec(precision))}
+        _write_atomic(path, pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL))
+        return True
+    except Exception:  # a cache that cannot be written only costs speed later
+        return False
+
+
+def _object_code(dispatcher, cres, signature) -> Optional[bytes]:
+    """The object code of the overload: still in memory right after Numba compiled it;
+    after a load from Numba's cache the engine has consumed it, so it is read back from
+    that cache (the very bytes Numba just loaded)."""
+    obj = getattr(cres.library, "_compiled_object", None)
+    if obj:
+        return bytes(obj)
+    cache = getattr(dispatcher, "_cache", None)
+    if cache is None or not hasattr(cache, "_cache_file"):
+        return None
+    data = cache._cache_file.load(cache._index_key(signature, cres.target_context.codegen()))
+    try:
+        _, kind, (obj, _) = data[0]
+    except (TypeError, ValueError, IndexError):
+        return None
+    return obj if kind == "object" and isinstance(obj, bytes) else None
+
+
+_entries: Dict[str, bytes] = {}
+
+
+def _compile_entry(fnty, spec) -> bytes:
+    """Object code of `i32 ENTRY(i64 function, i64 n, i64 data0, i64 shape0..., i64 data1,
+    ...)`, which calls `function`, a native function of type `fnty`, with every flattened
+    argument. It depends only on the precision, so a process compiles it once."""
+    key = str(fnty)
+    if key in _entries:
+        return _entries[key]
+    import llvmlite.binding as ll
+    from llvmlite import ir
+
+    i64 = ir.IntType(64)
+    module = ir.Module(name="faustdiff_native_entry")
+    module.triple = ll.get_process_triple()
+    entry = ir.Function(module, ir.FunctionType(ir.IntType(32),
+                                                [i64] * (1 + _entry_arity(spec))), name=ENTRY)
+    b = ir.IRBuilder(entry.append_basic_block())
+    given = iter(entry.args)
+    function = b.inttoptr(next(given), fnty.as_pointer())
+    # the return slot (a None result is stored as a pointer) and the exception slot
+    slots = [b.bitcast(b.alloca(ir.ArrayType(i64, 2)), t) for t in fnty.args[:2]]
+    flat = [next(given)]  # n
+    for dtype, ndim in spec:
+        data = next(given)
+        shape = [next(given) for _ in range(ndim)]
+        itemsize = ir.Constant(i64, np.dtype(dtype).itemsize)
+        count = ir.Constant(i64, 1)
+        for extent in shape:
+            count = b.mul(count, extent)
+        strides = [itemsize]
+        for extent in reversed(shape[1:]):
+            strides.insert(0, b.mul(strides[0], extent))
+        flat += [None, None, count, itemsize, data] + shape + strides
+    args = []
+    for value, t in zip(flat, fnty.args[2:]):
+        if isinstance(t, ir.PointerType):
+            args.append(ir.Constant(t, None) if value is None else b.inttoptr(value, t))
+        else:
+            args.append(value)
+    b.ret(b.call(function, slots + args))
+    tm = _target_machine()
+    parsed = ll.parse_assembly(str(module))
+    parsed.data_layout = str(tm.target_data)
+    parsed.verify()
+    _entries[key] = bytes(tm.emit_object(parsed))
+    return _entries[key]
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+# ----------------------------------------------------------------------------- ELF symbols
+
+def _symbols(obj: bytes) -> Optional[Tuple[Set[str], Set[str]]]:
+    """(defined, undefined) global and weak symbols of an ELF64 little-endian object, or
+    None for any other format (Mach-O, COFF: those platforms keep the Numba path). MCJIT
+    aborts the whole process on a symbol it cannot resolve, so each is checked first."""
+    try:
+        if obj[:4] != b"\x7fELF" or obj[4] != 2 or obj[5] != 1:
+            return None
+        shoff, = struct.unpack_from("<Q", obj, 0x28)
+        shentsize, shnum = struct.unpack_from("<HH", obj, 0x3A)
+        if shnum == 0 or shentsize < 64:
+            return None  # extended numbering: never produced for a kernel
+        sections = [struct.unpack_from("<IIQQQQIIQQ", obj, shoff + i * shentsize)
+                    for i in range(shnum)]
+        defined: Set[str] = set()
+        undefined: Set[str] = set()
+        for _, sh_type, _, _, offset, size, link, _, _, entsize in sections:
+            if sh_type != 2:  # SHT_SYMTAB
+                continue
+            str_offset = sections[link][4]
+            for pos in range(offset + 24, offset + size, entsize or 24):  # entry 0 is null
+                st_name, st_info, _, st_shndx = struct.unpack_from("<IBBH", obj, pos)
+                if st_name and (st_info >> 4) in (1, 2):  # GLOBAL, WEAK
+                    end = obj.index(b"\0", str_offset + st_name)
+                    name = obj[str_offset + st_name:end].decode()
+                    (undefined if st_shndx == 0 else defined).add(name)
+        return defined, undefined
+    except (struct.error, ValueError, IndexError, UnicodeDecodeError):
+        return None
+
+
+# ----------------------------------------------------------------------------- load
+
+_lock = threading.Lock()
+_loaded: Dict[str, "NativeKernel"] = {}
+_numba_table: Optional[Dict[str, int]] = None
+
+
+def _numba_symbols() -> Dict[str, int]:
+    """The symbols Numba itself adds to LLVM's table before running any code (see
+    numba.core.base._load_global_helpers, numba.core.runtime.nrt, numba.core.externals):
+    binding the same names to the same addresses makes the loaded code call exactly the
+    functions it calls under Numba (the C math functions included)."""
+    global _numba_table
+    if _numba_table is None:
+        from numba import _dynfunc, _helperlib
+        from numba.core.intrinsics import INTR_MATH
+        from numba.core.runtime import _nrt_python
+
+        table = {"_Py_NoneStruct": id(None)}
+        for helpers in (_helperlib.c_helpers, _dynfunc.c_helpers):
+            table.update(("numba_" + name, addr) for name, addr in helpers.items())
+        for name, addr in _nrt_python.c_helpers.items():
+            table[name if name.startswith("_") else "NRT_" + name] = addr
+        for obj in builtins.__dict__.values():
+            if isinstance(obj, type) and issubclass(obj, BaseException):
+                table["PyExc_" + obj.__name__] = id(obj)
+        table.update((name, _helperlib.c_helpers[name]) for name in INTR_MATH
+                     if name in _helperlib.c_helpers)
+        _numba_table = table
+    return _numba_table
+
+
+def load(path: Path, digest: str, precision: str) -> Optional["NativeKernel"]:
+    """The kernel saved at `path`, ready to call, or None (no file, another machine or
+    format, a symbol that cannot be bound, any failure): the caller then uses Numba."""
+    with _lock:
+        kernel = _loaded.get(digest)
+        if kernel is not None:
+            return kernel
+        try:
+            with open(path, "rb") as f:
+                record = _SafeUnpickler(f).load()
+            if (not isinstance(record, dict) or record.get("format") != FORMAT
+                    or tuple(record.get("machine", ())) != machine_tuple()
+                    or record.get("precision") != precision
+                    or record.get("arity") != 1 + _entry_arity(argument_spec(precision))):
+                return None
+            kernel = NativeKernel([record["object"], record["entry"]], record["symbol"],
+                                  precision)
+        except Exception:
+            return None
+        _loaded[digest] = kernel
+        return kernel
+
+
+class _SafeUnpickler(pickle.Unpickler):
+    """The record holds only builtin values: refuse anything that names a class."""
+
+    def find_class(self, module, name):
+        raise pickle.UnpicklingError(f"unexpected {module}.{name} in a native kernel file")
+
+
+_addressof = ctypes.addressof
+_from_buffer = ctypes.c_char.from_buffer
+
+
+def _pointer_of_unusual(a: np.ndarray, is_input: bool) -> Optional[int]:
+    """The data pointer of an array that `c_char.from_buffer` refused: usable when it is
+    C-contiguous and either empty or a read-only input (the kernel never writes its
+    inputs); None otherwise."""
+    flags = a.flags
+    if flags.c_contiguous and (flags.writeable or is_input):
+        return a.ctypes.data
+    return None
+
+
+class NativeKernel:
+    """`compute(n, inputs, outputs, tangents, (fstate, istate), params)` on loaded
+    machine code: `objects` are the kernel's and its entry function's. Arrays other than
+    C-contiguous, aligned arrays of the kernel's dtypes go to the Numba kernel instead
+    (`fallback`, set by the owner), which accepts any layout."""
+
+    def __init__(self, objects: List[bytes], symbol: str, precision: str, entry: str = ENTRY,
+                 arity: Optional[int] = None):
+        import llvmlite.binding as ll
+        from numba.core import config
+
+        tables = [_symbols(obj) for obj in objects]
+        if any(t is None for t in tables):
+            raise RuntimeError("not an ELF64 object")
+        defined = set().union(*(d for d, _ in tables))
+        undefined = set().union(*(u for _, u in tables)) - defined
+        module = ll.parse_assembly("")
+        module.triple = ll.get_process_triple()
+        lmm = config.USE_LLVMLITE_MEMORY_MANAGER  # as Numba chooses it (None: llvmlite's)
+        # One engine per kernel: objects of different kernels define the same common
+        # and weak symbols (Numba's environments, NRT_incref), which one engine would
+        # have to reconcile.
+        engine = ll.create_mcjit_compiler(module, _target_machine(),
+                                          **({} if lmm is None else {"use_lmm": lmm}))
+        # (creating an engine makes the process's own symbols searchable)
+        provided = _numba_symbols()
+        for name in sorted(undefined):
+            if name in provided:
+                if ll.address_of_symbol(name) != provided[name]:
+                    ll.add_symbol(name, provided[name])
+            elif not ll.address_of_symbol(name):
+                raise RuntimeError(f"unresolved symbol {name}")
+        for obj in objects:
+            engine.add_object_file(ll.ObjectFileRef.from_data(obj))
+        engine.finalize_object()
+        address = engine.get_function_address(entry)
+        native = engine.get_function_address(symbol)
+        if not (address and native):
+            raise RuntimeError(f"no function {entry} or {symbol} in the objects")
+        self._engine = engine  # owns the code: kept alive as long as the kernel
+        self._native = native
+        spec = argument_spec(precision)
+        self._dtypes = tuple(dtype for dtype, _ in spec)
+        self._ndims = tuple(ndim for _, ndim in spec)
+        self._itemsizes = tuple(np.dtype(dtype).itemsize for dtype, _ in spec)
+        self._arity = 1 + _entry_arity(spec) if arity is None else arity
+        # CFUNCTYPE releases the GIL during the call, as the nogil Numba kernel does.
+        prototype = ctypes.CFUNCTYPE(ctypes.c_int32, *[ctypes.c_int64] * self._arity)
+        self._function = prototype(address)
+        self.fallback = None
+
+    def __call__(self, n, inputs, outputs, tangents, state, params):
+        # This runs for every call, and a training loop makes thousands of short ones:
+        # each array costs a type check and a buffer request, which only succeeds for a
+        # writable C-contiguous array; anything else is looked at more closely.
+        fstate, istate = state
+        args = [self._native, n]
+        for a, dtype, ndim, itemsize in zip((inputs, outputs, tangents, fstate, istate, params),
+                                            self._dtypes, self._ndims, self._itemsizes):
+            if type(a) is not np.ndarray or a.dtype.type is not dtype:
+                return self._fallback()(n, inputs, outputs, tangents, state, params)
+            shape = a.shape
+            try:
+                pointer = _addressof(_from_buffer(a))
+            except (TypeError, ValueError):  # read-only, empty, or not C-contiguous
+                pointer = _pointer_of_unusual(a, a is inputs)
+            if pointer is None or len(shape) != ndim or pointer % itemsize:  # (misaligned)
+                return self._fallback()(n, inputs, outputs, tangents, state, params)
+            args.append(pointer)
+            args += shape
+        status = self._function(*args)
+        if status not in _SUCCESS:
+            # The kernels use error_model="numpy" and no bounds checks: nothing in them
+            # raises. Should that change, say so rather than return garbage.
+            from ..errors import FaustRuntimeError
+
+            raise FaustRuntimeError(f"the kernel failed (status {status})")
+
+    def _fallback(self):
+        if self.fallback is None:
+            raise TypeError("arrays of an unexpected type, layout or dtype")
+        return self.fallback()
