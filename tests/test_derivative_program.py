@@ -42,7 +42,7 @@ def rms(signal: np.ndarray) -> np.ndarray:
     return np.sqrt(np.mean(signal ** 2, axis=-1))
 
 
-@pytest.mark.parametrize("path", cases())
+@pytest.mark.parametrize("path", list(cases()))
 def test_derivative_program_renders_the_tangents(path):
     prog = faustdiff.compile_file(str(path))
     x = corpus_inputs(prog.num_inputs, N) if prog.num_inputs else None

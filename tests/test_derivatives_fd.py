@@ -148,7 +148,7 @@ def cases():
         yield pytest.param(path, id=name, marks=marks)
 
 
-@pytest.mark.parametrize("path", cases())
+@pytest.mark.parametrize("path", list(cases()))
 def test_tangents_match_central_differences(path):
     name = program_id(path)
     prog = compiled(path)
