@@ -35,7 +35,6 @@ def compile_file(path: str, sample_rate: int = 44100, import_dirs: Sequence[str]
     """Compile a `.dsp` file."""
     from .parse import read_source
 
-    _check_sample_rate(sample_rate)
     # read_source reads the bytes as Faust does (any encoding, one character per byte
     # when not UTF-8) and only from a regular file: a named pipe would block forever
     code = read_source(path)

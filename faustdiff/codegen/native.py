@@ -173,7 +173,8 @@ def export(dispatcher, precision: str, path: Path) -> bool:
             return False  # our reading of the machine would not match Numba's
         symbol = cres.fndesc.llvm_func_name
         obj = _object_code(dispatcher, cres, signature)
-        if not obj or _symbols(obj) is None or symbol not in _symbols(obj)[0]:
+        table = _symbols(obj) if obj else None
+        if table is None or symbol not in table[0]:
             return False
         entry = _compile_entry(fnty, argument_spec(precision))
         if _symbols(entry) != ({ENTRY}, set()):

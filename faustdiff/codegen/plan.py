@@ -23,7 +23,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from ..errors import FaustResourceError
 from ..signals.analysis import AUDIO, collect, delay_bound, infer_kinds, infer_rates
 from ..signals.nodes import FLOAT_KIND, ParamSpec, Sig, TableSpec, format_sig
-from ..signals.refusals import max_delay_samples
+from ..limits import max_delay_samples
 
 SHIFT_REGISTER_MAX = 4  # constant delays up to this many samples use scalars
 COUNTER_SLOT = 0

@@ -210,18 +210,26 @@ def render_program(path: str, input_path: Optional[str] = None, n: Optional[int]
     return Rendering(np.asarray(y, np.float64), stacked, names, rate)
 
 
+def check_input(owner: str, num_inputs: int, signal: Optional[np.ndarray],
+                signal_name: str = "the input signal",
+                ask: str = "give an input signal with --input") -> None:
+    """Refuse a missing input signal, or one whose channels do not match the `num_inputs`
+    inputs of the program named `owner`."""
+    if signal is None:
+        raise FaustRuntimeError(f"{owner} has {num_inputs} input(s): {ask}")
+    if signal.shape[0] != num_inputs:
+        raise FaustRuntimeError(f"{owner} has {num_inputs} input(s) but {signal_name} has "
+                                f"{signal.shape[0]} channel(s)")
+
+
 def _program_input(prog, path, input_path, n, rate, import_dirs, precision):
     """The signal for `prog`'s inputs, None for a generator (which ignores any input)."""
     if prog.num_inputs == 0:
         return None
     if input_path is None:
-        raise FaustRuntimeError(
-            f"{path} has {prog.num_inputs} input(s): give an input with -i/--input")
+        check_input(path, prog.num_inputs, None, ask="give an input with -i/--input")
     x = _input_signal(input_path, n, rate, import_dirs, precision)
-    if x.shape[0] != prog.num_inputs:
-        raise FaustRuntimeError(
-            f"{path} has {prog.num_inputs} input(s) but {input_path} has {x.shape[0]} "
-            "channel(s)")
+    check_input(path, prog.num_inputs, x, signal_name=input_path)
     return x
 
 

@@ -246,13 +246,7 @@ def check_signals(diff, input_signal: Optional[np.ndarray], ground_truth: np.nda
             f"{gt_name} has {ground_truth.shape[0]} output(s) but {diff_name} has "
             f"{diff.num_outputs}")
     if diff.num_inputs > 0:
-        if input_signal is None:
-            raise FaustRuntimeError(
-                f"{diff_name} has {diff.num_inputs} input(s): give an input signal with --input")
-        if input_signal.shape[0] != diff.num_inputs:
-            raise FaustRuntimeError(
-                f"{diff_name} has {diff.num_inputs} input(s) but {input_name} has "
-                f"{input_signal.shape[0]} channel(s)")
+        signals_io.check_input(diff_name, diff.num_inputs, input_signal, signal_name=input_name)
 
 
 def _as_targets(ground_truth, input_signal) -> List[Target]:
@@ -868,13 +862,8 @@ class _Loader:
         if gt_prog.num_inputs == 0:
             return np.asarray(gt_prog.render(n=n if x is None else x.shape[1]),
                               dtype=np.float64)
-        if x is None:
-            raise FaustRuntimeError(
-                f"GT {gt_path} has {gt_prog.num_inputs} input(s): give an input with --input")
-        if x.shape[0] != gt_prog.num_inputs:
-            raise FaustRuntimeError(
-                f"GT {gt_path} has {gt_prog.num_inputs} input(s) but the input signal has "
-                f"{x.shape[0]} channel(s)")
+        signals_io.check_input(f"GT {gt_path}", gt_prog.num_inputs, x,
+                               ask="give an input with --input")
         return np.asarray(gt_prog.render(x=x, n=x.shape[1]), dtype=np.float64)
 
 

@@ -144,13 +144,7 @@ def verify(diff, input_signal: Optional[np.ndarray] = None, samples: int = 100,
 def _program_input(diff, input_signal, samples):
     if diff.num_inputs == 0:
         return None     # a generator ignores the input, as in Faust's verifier
-    if input_signal is None:
-        raise FaustRuntimeError(
-            f"the program has {diff.num_inputs} input(s): give an input signal with --input")
-    if input_signal.shape[0] != diff.num_inputs:
-        raise FaustRuntimeError(
-            f"the program has {diff.num_inputs} input(s) but the input signal has "
-            f"{input_signal.shape[0]} channel(s)")
+    signals_io.check_input("the program", diff.num_inputs, input_signal)
     return np.ascontiguousarray(input_signal[:, :samples], dtype=np.float64)
 
 

@@ -16,6 +16,7 @@ from typing import Dict, List, Optional, Sequence
 from .. import boxes as B
 from ..errors import (FaustArityError, FaustEvaluationError, FaustNameError, FaustResourceError,
                       Span)
+from ..limits import limit
 from ..parse import ast
 from . import imports, labels, modulation
 from .env import DefGroup, Env, add_groups, group_definitions
@@ -26,22 +27,6 @@ from .values import (FUNCTION_TYPES, Closure, Component, EnvValue, LazyCompositi
                      PatternVar, RuleSet, Slot, StringValue, describe)
 
 MAX_DEPTH = 20000  # nested evaluations before "evaluation too deep"
-
-# Limits on the size of an evaluation, so that a huge program is refused before it
-# exhausts the memory. Copies: bodies made by par/seq/sum/prod in the whole program.
-# Steps: expressions evaluated (a definition that makes exponentially many different
-# copies of itself, f(n, x) = f(n-1, 2*x), f(n-1, 2*x+1), reaches it). The test corpora
-# need at most 132 copies and 4,000 steps; an.rfft_analyzer_magsq(256), about the largest
-# program of the standard libraries that still compiles in a few GB, 68,000 copies and
-# 390,000 steps (at 512 points, 267,000 copies would take 15 GB).
-DEFAULT_MAX_ITERATIONS = 1 << 18
-DEFAULT_MAX_EVALUATION_STEPS = 2_000_000
-
-
-def _limit(variable: str, default: int) -> int:
-    value = os.environ.get(variable)
-    return int(value) if value else default
-
 
 _IN_PROGRESS = object()
 
@@ -71,9 +56,11 @@ class Evaluator:
         self.depth = 0
         self.check_arity = True
         self.steps = 0
-        self.max_steps = _limit("FAUSTDIFF_MAX_EVALUATION_STEPS", DEFAULT_MAX_EVALUATION_STEPS)
+        # (the limits on the size of an evaluation refuse a huge program before it
+        # exhausts the memory: see faustdiff/limits.py)
+        self.max_steps = limit("FAUSTDIFF_MAX_EVALUATION_STEPS")
         self.copies = 0
-        self.max_copies = _limit("FAUSTDIFF_MAX_ITERATIONS", DEFAULT_MAX_ITERATIONS)
+        self.max_copies = limit("FAUSTDIFF_MAX_ITERATIONS")
         self._libraries: Dict[str, Env] = {}
         self._lifted: Dict[int, tuple] = {}
         self._synthesized: Dict[int, tuple] = {}

@@ -14,7 +14,8 @@ import importlib.util
 import os
 import re
 import threading
-from typing import Dict, List, Optional, Sequence, Tuple
+from contextlib import contextmanager
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 from ..errors import FaustImportError, Span
 from ..parse import ast
@@ -85,9 +86,52 @@ def local_name(name: str) -> str:
     return name
 
 
+# ------------------------------------------------------------------ what a compile reads
+class ImportLog:
+    """The imports resolved and the files read (with their SHA-256) while it is open: the
+    program cache checks them before it reuses a compiled program."""
+
+    def __init__(self):
+        self.resolutions: Dict[Tuple[str, str, Tuple[str, ...]], str] = {}
+        self.files: Dict[str, str] = {}
+
+
+_logs: List[ImportLog] = []
+_logs_lock = threading.Lock()
+
+
+@contextmanager
+def recording() -> Iterator[ImportLog]:
+    """An ImportLog of what evaluation resolves and reads until the block ends. The
+    evaluator runs in a thread of its own, so logs are global: compiles running at the
+    same time each note the other's files too, which only makes their checks stricter."""
+    log = ImportLog()
+    with _logs_lock:
+        _logs.append(log)
+    try:
+        yield log
+    finally:
+        with _logs_lock:
+            _logs.remove(log)
+
+
+def _note(table: str, key, value) -> None:
+    if _logs:
+        with _logs_lock:
+            for log in _logs:
+                getattr(log, table)[key] = value
+
+
+# ------------------------------------------------------------------ finding and reading
 def resolve(name: str, importing_file: str, import_dirs: Sequence[str], span: Span) -> str:
     """The path of the file `name` (as written in `importing_file`); FaustImportError at
     `span` naming the folders searched when there is none."""
+    path = _find(name, importing_file, import_dirs, span)
+    _note("resolutions", (name, importing_file, tuple(os.fspath(d) for d in import_dirs)), path)
+    return path
+
+
+def _find(name: str, importing_file: str, import_dirs: Sequence[str], span: Span) -> str:
     if name.startswith(("http://", "https://")):
         raise FaustImportError(
             f"cannot import '{name}': faustdiff does not download files", span,
@@ -119,7 +163,9 @@ def load_module(path: str, span: Span) -> ast.Module:
             data = f.read()
     except OSError as e:
         raise FaustImportError(f"cannot read '{path}': {e.strerror}", span) from None
-    key = (os.path.realpath(path), hashlib.sha256(data).hexdigest())
+    digest = hashlib.sha256(data).hexdigest()
+    _note("files", path, digest)
+    key = (os.path.realpath(path), digest)
     with _cache_lock:
         module = _cache.get(key)
     if module is None:

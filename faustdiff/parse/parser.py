@@ -29,6 +29,7 @@ from lark import Token, Transformer, v_args
 from lark.exceptions import UnexpectedInput, UnexpectedToken
 from lark.lexer import Lexer, PatternStr
 
+from ..cachedir import writable_subdir
 from ..errors import FaustDiffError, FaustResourceError, FaustSyntaxError, Span
 from . import ast
 
@@ -670,23 +671,14 @@ def _first_on_its_line(text: str, token: Token) -> bool:
 
 
 def _grammar_cache_file(grammar: str) -> Union[str, bool]:
-    """Where Lark keeps the analysed grammar between processes (it saves ~0.3 s per start).
-
-    A per-user folder rather than Lark's default shared temporary folder, since the
-    cache is a pickle. Same folder as the kernel cache: `$FAUSTDIFF_CACHE_DIR`, else
-    `$XDG_CACHE_HOME/faustdiff`, else `~/.cache/faustdiff`. No cache if not writable."""
-    folder = os.environ.get("FAUSTDIFF_CACHE_DIR")
-    if not folder:
-        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-        folder = os.path.join(base, "faustdiff")
-    try:
-        os.makedirs(folder, exist_ok=True)
-    except OSError:
-        return False
-    if not os.access(folder, os.W_OK):
+    """Where Lark keeps the analysed grammar between processes (it saves ~0.3 s per start):
+    beside the parsed libraries in faustdiff's per-user cache folder, rather than Lark's
+    default shared temporary folder, since the cache is a pickle. No cache if not writable."""
+    folder = writable_subdir("parsed")
+    if folder is None:
         return False
     key = f"{grammar}\0{lark.__version__}\0{sys.version_info[:2]}".encode()
-    return os.path.join(folder, f"grammar-{hashlib.sha256(key).hexdigest()[:20]}.lark")
+    return str(folder / f"grammar-{hashlib.sha256(key).hexdigest()[:20]}.lark")
 
 
 _parser: Optional[_Parser] = None

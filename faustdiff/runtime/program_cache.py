@@ -19,9 +19,9 @@ use:
   program's folder, in `FAUST_LIB_PATH`, in the working directory) is noticed;
 * every file the evaluator read has the same SHA-256 as when it was compiled.
 
-The imports are observed by wrapping `faustdiff.evaluate.imports.resolve` and
-`load_module` (the two functions through which the evaluator reaches files) for the
-whole process; the wrappers only note their calls while a compile is recording.
+The imports are observed through `faustdiff.evaluate.imports.recording`: the two
+functions through which the evaluator reaches files note what they resolve and read
+(with the SHA-256 they compute anyway) while a compile records.
 
 Failed compiles are not cached. An entry is faustdiff's own output in the user's own
 cache folder; it holds only builtin values and is read by an unpickler that refuses
@@ -93,52 +93,12 @@ def program_key(code: str, sample_rate, import_dirs: Sequence[str], precision: s
 
 # ----------------------------------------------------------------------------- recording
 
-class _Recording:
-    """The imports resolved and the files read while one compile runs."""
+def _recorded(run: Callable[[], tuple]):
+    """run() and the ImportLog of the imports it resolved and the files it read."""
+    from ..evaluate import imports
 
-    def __init__(self):
-        self.resolutions: Dict[Tuple[str, str, Tuple[str, ...]], str] = {}
-        self.files: Dict[str, str] = {}
-
-
-_recordings: List[_Recording] = []
-_recordings_lock = threading.Lock()
-_hooks_installed = False
-
-
-def _install_hooks() -> None:
-    """Wrap the evaluator's two ways to files once per process. The evaluator runs in a
-    thread of its own, so the recordings are global: concurrent compiles each note the
-    other's files too, which only makes their entries stricter."""
-    global _hooks_installed
-    with _recordings_lock:
-        if _hooks_installed:
-            return
-        from ..evaluate import imports
-
-        real_resolve, real_load = imports.resolve, imports.load_module
-
-        def resolve(name, importing_file, import_dirs, span):
-            path = real_resolve(name, importing_file, import_dirs, span)
-            if _recordings:
-                key = (name, importing_file, tuple(os.fspath(d) for d in import_dirs))
-                with _recordings_lock:
-                    for recording in _recordings:
-                        recording.resolutions[key] = path
-            return path
-
-        def load_module(path, span):
-            module = real_load(path, span)
-            if _recordings:
-                digest = _file_digest(path)
-                with _recordings_lock:
-                    for recording in _recordings:
-                        recording.files[path] = digest
-            return module
-
-        resolve.__doc__, load_module.__doc__ = real_resolve.__doc__, real_load.__doc__
-        imports.resolve, imports.load_module = resolve, load_module
-        _hooks_installed = True
+    with imports.recording() as log:
+        return run(), log
 
 
 def _file_digest(path: str) -> Optional[str]:
@@ -147,18 +107,6 @@ def _file_digest(path: str) -> Optional[str]:
             return hashlib.sha256(f.read()).hexdigest()
     except OSError:
         return None  # never equal to a digest: the entry will not be used
-
-
-def _recorded(run: Callable[[], tuple]) -> Tuple[tuple, _Recording]:
-    _install_hooks()
-    recording = _Recording()
-    with _recordings_lock:
-        _recordings.append(recording)
-    try:
-        return run(), recording
-    finally:
-        with _recordings_lock:
-            _recordings.remove(recording)
 
 
 # ----------------------------------------------------------------------------- entries
@@ -214,7 +162,7 @@ def _file_stamp(path: Path):
     return st.st_ino, st.st_size, st.st_mtime_ns
 
 
-def _describe(graph, metadata, recording: _Recording) -> dict:
+def _describe(graph, metadata, recording) -> dict:
     return {
         "format": FORMAT,
         "num_inputs": graph.num_inputs,

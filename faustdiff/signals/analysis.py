@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import Dict, Iterable, List, Sequence, Tuple
 
-from .nodes import FLOAT_KIND, INT_KIND, RecGroup, Sig
+from .nodes import FLOAT_KIND, INT_KIND, RecGroup, Sig, leaf_kind
 from .primitives import PRIMITIVES, UNBOUNDED, Interval, _iv_int
 
 CONST, CONTROL, AUDIO = 0, 1, 2
@@ -97,12 +97,9 @@ def infer_kinds(order: Sequence[Sig]) -> Dict[int, str]:
     float when a body turns out float, as Faust's type inference does."""
 
     def leaf(s, group_values):
-        if s.op == "const":
-            return s.kind
-        if s.op in ("input", "param"):
-            return FLOAT_KIND
-        if s.op == "fconst":
-            return s.attr[0]
+        kind = leaf_kind(s)
+        if kind is not None:
+            return kind
         if s.op == "first":
             return INT_KIND
         if s.op == "recref":

@@ -183,6 +183,18 @@ def fconst(type_: str, name: str, value) -> Sig:
     return node("fconst", (), (type_, name, value))
 
 
+def leaf_kind(s: Sig) -> Optional[str]:
+    """The kind a leaf has by itself: a constant's own, float for inputs and parameters,
+    a foreign constant's declared type; None for any other node."""
+    if s.op == "const":
+        return s.kind
+    if s.op in ("input", "param"):
+        return FLOAT_KIND
+    if s.op == "fconst":
+        return s.attr[0]
+    return None
+
+
 def recref(group: RecGroup, index: int) -> Sig:
     return node("recref", (), (group, index))
 

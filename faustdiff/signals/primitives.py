@@ -25,8 +25,7 @@ from typing import Callable, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..errors import FaustEvaluationError
-from .nodes import FLOAT_KIND, INT_KIND, Sig, const, const_float, node, wrap_int32
+from .nodes import FLOAT_KIND, INT_KIND, Sig, const, const_float, leaf_kind, node, wrap_int32
 
 INT_MIN = -2147483648
 INF = math.inf
@@ -482,12 +481,9 @@ def result_kind(op: str, kinds: Sequence[str]) -> str:
 
 def static_kind(s: Sig, depth: int = 12) -> Optional[str]:
     """The kind of s when it follows from s alone (None through recursion, or too deep)."""
-    if s.op == "const":
-        return s.kind
-    if s.op in ("input", "param"):
-        return FLOAT_KIND
-    if s.op == "fconst":
-        return s.attr[0]
+    kind = leaf_kind(s)
+    if kind is not None:
+        return kind
     if s.op in PRIMITIVES and depth > 0:
         kinds = [static_kind(a, depth - 1) for a in s.args]
         if None not in kinds:
@@ -533,7 +529,4 @@ def apply(op: str, *args: Sig) -> Sig:
         for k, y in ((a, b), (b, a)):
             if k.op == "const" and static_kind(y) == FLOAT_KIND:
                 return apply("*", const_float(float(k.value) / float(args[1].value)), y)
-    if op in ("%", "fmod") and args[1].op == "const" and args[1].value == 0:
-        # the real compiler rejects a constant zero divisor
-        raise FaustEvaluationError(f"division by zero in '{op}'")
     return node(op, tuple(args))

@@ -7,13 +7,13 @@ signal per input. The five composition operators wire signals; `a ~ b` creates a
 """
 from __future__ import annotations
 
-import os
 import sys
 from dataclasses import dataclass
 from typing import Dict, List, Sequence, Tuple
 
 from .. import boxes as B
 from ..errors import FaustArityError, FaustDiffError, FaustEvaluationError, FaustResourceError
+from ..limits import max_table_size
 from . import control, foreign
 from .labels import split_label
 from .analysis import collect, interval_of, kind_of
@@ -65,14 +65,6 @@ def _too_deep(span) -> FaustResourceError:
              "compiler's own evaluation overflows its stack too)")
 
 
-DEFAULT_MAX_TABLE = 1 << 24
-
-
-def max_table_size() -> int:
-    value = os.environ.get("FAUSTDIFF_MAX_TABLE")
-    return int(value) if value else DEFAULT_MAX_TABLE
-
-
 def _group_name(label: str) -> str:
     return split_label(label)[0]
 
@@ -93,9 +85,7 @@ class _Propagator:
             return found[0]
         method = getattr(self, "_" + type(box).__name__)
         outer = self._span
-        span = getattr(box, "span", None)
-        if span is not None and span.line > 0:
-            self._span = span
+        self._span = _valid_span(box) or outer
         try:
             result = method(box, list(inputs), path)
         except FaustDiffError as e:

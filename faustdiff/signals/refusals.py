@@ -16,20 +16,12 @@ the finished graph of a program.
 from __future__ import annotations
 
 import math
-import os
 from typing import Dict, Optional, Sequence, Tuple
 
 from ..errors import FaustEvaluationError, FaustResourceError, Span
+from ..limits import max_delay_samples
 from .analysis import collect, interval_of
 from .nodes import Sig, format_sig
-
-DEFAULT_MAX_DELAY = 1 << 24  # samples per delay line, unless FAUSTDIFF_MAX_DELAY says otherwise
-
-
-def max_delay_samples() -> int:
-    value = os.environ.get("FAUSTDIFF_MAX_DELAY")
-    return int(value) if value else DEFAULT_MAX_DELAY
-
 
 # ------------------------------------------------------------------ constant operands
 _DIVISIONS = {"/": "division", "%": "'%'", "fmod": "fmod", "remainder": "remainder"}
