@@ -13,7 +13,7 @@ import numpy as np
 
 from ..errors import FaustEvaluationError
 from .nodes import FLOAT_KIND, INT_KIND, Sig
-from .primitives import (PRIMITIVES, Primitive, _c, _f, _iv_unit, add, apply, div, mul, neg, sign,
+from .primitives import (PRIMITIVES, Primitive, _c, _f, _iv_unit, add, apply, div, mul, neg, nonzero_at_origin, sign,
                          sub)
 
 # C names of the float / long double variants, mapped to the double one.
@@ -69,8 +69,8 @@ _float_fn("lgamma", 1, np.vectorize(math.lgamma), "math.lgamma", None,
 _float_fn("fabs", 1, np.abs, "abs", _one(lambda x, out: sign(x)),
           convention="fabs: derivative sign(x), 0 at x = 0")
 _float_fn("hypot", 2, np.hypot, "math.hypot",
-          lambda a, out: (div(a[0], out), div(a[1], out)),
-          convention="hypot at the origin: NaN derivative (0/0)")
+          lambda a, out: (div(a[0], nonzero_at_origin(out)), div(a[1], nonzero_at_origin(out))),
+          convention="hypot at the origin: derivative 0, as atan2")
 _float_fn("copysign", 2, np.copysign, "math.copysign",
           lambda a, out: (mul(sign(a[0]), sign(out)), None),
           convention="copysign(x, y): d/dx = sign(x) sign(result), d/dy = 0")

@@ -397,15 +397,21 @@ _register(Primitive(
     interval=_iv_max, convention="min/max: at a tie each argument gets half (as JAX)"))
 
 
+def nonzero_at_origin(r: Sig) -> Sig:
+    """r, or 1 where r is 0: x/r and y/r are then 0 at the origin (x = y = 0), not 0/0."""
+    return add(r, apply("float", apply("==", r, _c(0.0))))
+
+
 def _atan2_partials(a, out):
     y, x = a
-    r2 = add(mul(x, x), mul(y, y))
+    r2 = nonzero_at_origin(add(mul(x, x), mul(y, y)))
     return (div(x, r2), neg(div(y, r2)))
 
 
 _register(Primitive(
     "atan2", 2, _always(FLOAT_KIND), "float", lambda k, y, x: _f(np.arctan2)(y, x), _call("math.atan2"),
-    partials=_atan2_partials, convention="atan2(y, x) at the origin: NaN derivative (0/0)"))
+    partials=_atan2_partials, convention="atan2(y, x) at the origin: derivative 0 (where 0/0 would poison "
+               "every tangent downstream, even a zero one)"))
 
 
 def _pow_partials(a, out):
