@@ -127,8 +127,10 @@ def annotate(order: Sequence[Sig], outputs: Sequence[Sig],
     is_body = {id(b) for b in bodies}
 
     def join(table: Dict[int, Cond], s: Sig, c: Cond) -> bool:
-        old = table.get(id(s), FALSE)
-        new = cond_or(old, c)
+        # a node needed under FALSE only (control(x, 0)) is recorded as such: one that
+        # is absent from the table is computed always
+        old = table.get(id(s))
+        new = c if old is None else cond_or(old, c)
         if new == old:
             return False
         table[id(s)] = new
