@@ -12,7 +12,9 @@ its state:
 - any other delayed signal is a ring buffer of power-of-two size in the flat state
   array, indexed by the block's sample counter and a mask.
 State lives in two flat arrays (floats, ints): int slot 0 is the main sample counter,
-int slot 1 says whether the tables have been filled.
+int slot 1 says whether the tables have been filled. A tangent pack (`signals/packs.py`)
+is a value of several float lanes: its state, delay-line samples and table entries
+take one float slot per lane, side by side.
 """
 from __future__ import annotations
 
@@ -22,7 +24,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from ..errors import FaustResourceError
 from ..signals.analysis import AUDIO, collect, delay_bound, infer_kinds, infer_rates
-from ..signals.nodes import FLOAT_KIND, ParamSpec, Sig, TableSpec, format_sig
+from ..signals.nodes import FLOAT_KIND, INT_KIND, ParamSpec, Sig, TableSpec, format_sig
+from ..signals.packs import is_pack
 from ..limits import max_delay_samples
 
 SHIFT_REGISTER_MAX = 4  # constant delays up to this many samples use scalars
@@ -30,20 +33,30 @@ COUNTER_SLOT = 0
 TABLES_READY_SLOT = 1
 
 
+def storage(kind) -> str:
+    """The state array a value of this kind lives in: packs and floats in the float one."""
+    return INT_KIND if kind == INT_KIND else FLOAT_KIND
+
+
+def width(kind) -> int:
+    """State slots per value: one, or one per lane of a pack."""
+    return kind.width if is_pack(kind) else 1
+
+
 @dataclass
 class Value:
-    """A named scalar in the generated code."""
+    """A named scalar (or tangent pack) in the generated code."""
 
     name: str
-    kind: str
+    kind: object  # INT_KIND, FLOAT_KIND or a Pack
 
 
 @dataclass
 class Assign:
     target: Value
-    op: str  # a primitive name, or 'input', 'param', 'first'
+    op: str  # a primitive or pack op name, or 'input', 'param', 'first'
     operands: Tuple[Value, ...] = ()
-    attr: object = None  # channel / parameter index
+    attr: object = None  # channel / parameter index / lane
 
 
 @dataclass
@@ -57,10 +70,11 @@ class ScalarState:
 @dataclass
 class DelayLine:
     """A delayed signal's past. Ring buffers of signals read at the same amounts (a signal
-    and its tangents) are interleaved: sample k of lane j is at offset + k*stride, where
-    `offset` already includes the lane, so one cache line serves them all."""
+    and its tangent pack) are interleaved: sample k of a line is at offset + k*stride,
+    where `offset` already includes the lines before it, so one cache line serves them
+    all."""
 
-    kind: str
+    kind: object
     max_delay: int
     all_constant: bool = True
     shift_register: List[ScalarState] = field(default_factory=list)  # [x@1, x@2, ...]
@@ -73,9 +87,10 @@ class DelayLine:
 
 @dataclass
 class Table:
-    """Storage of a table: `size` slots at `offset` of the state array of its kind."""
+    """Storage of a table: `size` entries (of `width(kind)` slots each) at `offset` of the
+    state array of its kind."""
 
-    kind: str
+    kind: object
     size: int
     offset: int
     spec: TableSpec
@@ -137,7 +152,7 @@ class KernelPlan:
     constant_tables: List[Table]  # filled by the runtime when the state is cleared
     main: LoopBlock
     outputs: List[Tuple[int, Value]]
-    tangents: List[Tuple[int, int, Value]]
+    tangents: List[Tuple[int, int, Value, int]]  # parameter, output, pack, lane position
     float_state_size: int
     int_state_size: int
 
@@ -188,7 +203,8 @@ class _Planner:
         table = self.tables.get(key)
         if table is None:
             spec: TableSpec = s.attr
-            table = Table(kind, spec.size, self.slots.take(kind, spec.size), spec)
+            table = Table(kind, spec.size,
+                          self.slots.take(storage(kind), spec.size * width(kind)), spec)
             self.tables[key] = table
             if spec.values is not None:
                 self.constant_tables.append(table)
@@ -210,7 +226,7 @@ class _Planner:
             if s.op == "recref":
                 group, index = s.attr
                 st = ScalarState(self.name("r", kinds[id(s)]), 0)
-                st.slot = self.slots.take(st.local.kind)
+                st.slot = self.slots.take(storage(st.local.kind), width(st.local.kind))
                 b.rec_states.append(st)
                 rec_of[(id(group), index)] = st
                 values[id(s)] = st.local
@@ -253,7 +269,7 @@ class _Planner:
             elif s.op == "fconst":
                 stmts.append(Assign(target, "fconst", (), s.attr[2]))
             else:
-                stmts.append(Assign(target, s.op, tuple(values[id(a)] for a in s.args)))
+                stmts.append(Assign(target, s.op, tuple(values[id(a)] for a in s.args), s.attr))
             line = lines.get(id(s))
             if line is not None:
                 line.source = target
@@ -310,30 +326,34 @@ class _Planner:
             if line.all_constant and line.max_delay <= SHIFT_REGISTER_MAX:
                 for _ in range(line.max_delay):
                     st = ScalarState(self.name("d", line.kind), 0)
-                    st.slot = self.slots.take(line.kind)
+                    st.slot = self.slots.take(storage(line.kind), width(line.kind))
                     line.shift_register.append(st)
             else:
-                key = (line.kind, line.max_delay, frozenset(line.amounts))
+                key = (storage(line.kind), line.max_delay, frozenset(line.amounts))
                 rings.setdefault(key, []).append(line)
         for (kind, max_delay, _), group in rings.items():
             size = 1 << max(1, max_delay.bit_length())
-            start = self.slots.take_staggered(kind, size * len(group))
-            for lane, line in enumerate(group):
+            stride = sum(width(line.kind) for line in group)
+            start = self.slots.take_staggered(kind, size * stride)
+            for line in group:
                 line.mask = size - 1
-                line.stride = len(group)
-                line.offset = start + lane
+                line.stride = stride
+                line.offset = start
+                start += width(line.kind)
         return lines
 
 
-def plan_kernel(outputs: Sequence[Sig], tangents: Sequence[Sequence[Optional[Sig]]] = (),
+def plan_kernel(outputs: Sequence[Sig], tangents: Sequence[Optional[Sig]] = (),
                 params: Sequence[ParamSpec] = ()) -> KernelPlan:
-    """`tangents[k][o]` is the derivative of output o for the k-th differentiated parameter
-    (None when zero); `params` gives the index of each parameter in the params array."""
+    """`tangents[o]` is the tangent pack of output o (None when zero; lane k is the
+    derivative for the k-th differentiated parameter); `params` gives the index of each
+    parameter in the params array."""
     planner = _Planner({spec: k for k, spec in enumerate(params)})
-    roots = list(outputs) + [t for row in tangents for t in row if t is not None]
+    roots = list(outputs) + [t for t in tangents if t is not None]
     main = planner.block(roots, counter="t")
     out_values = [(o, main.values[id(s)]) for o, s in enumerate(outputs)]
-    tan_values = [(k, o, main.values[id(t)]) for k, row in enumerate(tangents)
-                  for o, t in enumerate(row) if t is not None]
+    tan_values = [(k, o, main.values[id(t)], position)
+                  for o, t in enumerate(tangents) if t is not None
+                  for position, k in enumerate(main.values[id(t)].kind.lanes)]
     return KernelPlan(planner.table_inits, planner.constant_tables, main, out_values, tan_values,
                       planner.slots.sizes[FLOAT_KIND], planner.slots.sizes["int"])

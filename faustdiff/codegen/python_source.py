@@ -11,9 +11,10 @@ from importlib import resources
 from typing import List
 
 from ..signals.nodes import FLOAT_KIND, INT_KIND
+from ..signals.packs import is_pack
 from ..signals.primitives import PRIMITIVES, _same_kind
 from .plan import (Assign, DelayRead, DelayWrite, KernelPlan, LoopBlock, Table, TableRead,
-                   TableWrite, Value)
+                   TableWrite, Value, width)
 
 _TEMPLATE = None
 
@@ -78,12 +79,45 @@ class _Renderer:
             return f"{t.name} = {self.literal(a.attr, t.kind)}"
         if a.op == "first":
             return f"{t.name} = np.int32(1 if {counter} == 0 else 0)"
+        if is_pack(t.kind) or a.op == "plane":
+            return f"{t.name} = {self.pack_op(a)}"
         wanted = self.operand_kinds(a.op, a.operands, t.kind)
         exprs = [self.cast(v, k) for v, k in zip(a.operands, wanted)]
         return f"{t.name} = {self.wrap(PRIMITIVES[a.op].emit(exprs, wanted), t.kind)}"
 
-    def buffer(self, kind: str) -> str:
-        return "fstate" if kind == FLOAT_KIND else "istate"
+    # ------------------------------------------------------------ tangent packs
+    # A pack is a tuple of floats in the source; fd_vscale and fd_vadd compute on all
+    # its lanes as one LLVM vector.
+    def pack_op(self, a: Assign) -> str:
+        t, ops = a.target, a.operands
+        if a.op == "plane":
+            position = ops[0].kind.position(a.attr)
+            return self.literal(0.0, FLOAT_KIND) if position is None else f"{ops[0].name}[{position}]"
+        if a.op == "pseed":
+            return self.tuple_of([self.literal(1.0, FLOAT_KIND)])
+        if a.op == "pzero":
+            return self.tuple_of([self.literal(0.0, FLOAT_KIND)] * t.kind.width)
+        if a.op in ("pscale", "pscale0"):
+            fn = "fd_vscale" if a.op == "pscale" else "fd_vscale0"
+            return f"{fn}({self.cast(ops[0], FLOAT_KIND)}, {ops[1].name})"
+        if a.op == "padd":
+            return f"fd_vadd({ops[0].name}, {ops[1].name})"
+        if a.op == "pexpand":
+            have = ops[0].kind
+            lanes = [self.literal(0.0, FLOAT_KIND) if have.position(k) is None
+                     else f"{ops[0].name}[{have.position(k)}]" for k in t.kind.lanes]
+            return self.tuple_of(lanes)
+        # pselect2 / pselect3: the primitive's select of whole tuples
+        selector_kind = INT_KIND if a.op == "pselect2" else ops[0].kind
+        return PRIMITIVES[a.op[1:]].emit([self.cast(ops[0], selector_kind)] + [v.name for v in ops[1:]],
+                                         [selector_kind] + [t.kind] * (len(ops) - 1))
+
+    @staticmethod
+    def tuple_of(items: List[str]) -> str:
+        return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
+
+    def buffer(self, kind) -> str:
+        return "istate" if kind == INT_KIND else "fstate"
 
     def delay_read(self, r: DelayRead, counter: str) -> List[str]:
         line = r.line
@@ -98,37 +132,68 @@ class _Renderer:
             amount = f"{r.target.name}_amount"
             whole = r.amount.name if r.amount.kind == INT_KIND else f"fd_int({r.amount.name})"
             lines.append(f"{amount} = min(max(np.int64({whole}), 0), {line.max_delay})")
-        read = f"{self.buffer(line.kind)}[{line.offset} + {self.ring_index(line, f'{counter} - {amount}')}]"
+        slot = f"{line.offset} + {self.ring_index(line, f'{counter} - {amount}')}"
+        if is_pack(line.kind):
+            lines.append(f"{r.target.name}_at = {slot}")
+            return lines + [f"{r.target.name} = {self.slots_read(f'{r.target.name}_at', line.kind)}"]
+        read = f"{self.buffer(line.kind)}[{slot}]"
         if line.kind == INT_KIND:
             read = f"np.int32({read})"
         return lines + [f"{r.target.name} = {read}"]
 
-    def delay_write(self, w: DelayWrite, counter: str) -> str:
+    def delay_write(self, w: DelayWrite, counter: str) -> List[str]:
         line = w.line
-        return f"{self.buffer(line.kind)}[{line.offset} + {self.ring_index(line, counter)}] = {w.value.name}"
+        slot = f"{line.offset} + {self.ring_index(line, counter)}"
+        if is_pack(line.kind):
+            at = f"{w.value.name}_at{line.offset}"
+            return [f"{at} = {slot}"] + self.slots_write(at, w.value)
+        return [f"{self.buffer(line.kind)}[{slot}] = {w.value.name}"]
+
+    @staticmethod
+    def slots_read(at: str, kind) -> str:
+        """A pack from `width` float slots starting at the index `at`."""
+        items = [f"fstate[{at} + {j}]" if j else f"fstate[{at}]" for j in range(kind.width)]
+        return _Renderer.tuple_of(items)
+
+    @staticmethod
+    def slots_write(at: str, value: Value) -> List[str]:
+        return [f"fstate[{at} + {j}] = {value.name}[{j}]" if j else f"fstate[{at}] = {value.name}[0]"
+                for j in range(value.kind.width)]
 
     @staticmethod
     def ring_index(line, position: str) -> str:
         wrapped = f"(({position}) & {line.mask})"
         return wrapped if line.stride == 1 else f"{wrapped} * {line.stride}"
 
-    def table_slot(self, table: Table, index: Value) -> str:
-        return (f"{self.buffer(table.kind)}[{table.offset} + "
-                f"min(max(np.int64({index.name}), 0), {table.size - 1})]")
+    def table_index(self, table: Table, index: Value) -> str:
+        entry = f"min(max(np.int64({index.name}), 0), {table.size - 1})"
+        if width(table.kind) > 1:
+            entry = f"{entry} * {width(table.kind)}"
+        return f"{table.offset} + {entry}"
 
-    def table_read(self, r: TableRead) -> str:
+    def table_slot(self, table: Table, index: Value) -> str:
+        return f"{self.buffer(table.kind)}[{self.table_index(table, index)}]"
+
+    def table_read(self, r: TableRead) -> List[str]:
+        if is_pack(r.table.kind):
+            at = f"{r.target.name}_at"
+            return [f"{at} = {self.table_index(r.table, r.index)}",
+                    f"{r.target.name} = {self.slots_read(at, r.table.kind)}"]
         read = self.table_slot(r.table, r.index)
         if r.table.kind == INT_KIND:
             read = f"np.int32({read})"
         elif r.target.kind != r.table.kind:
             read = f"{self.ftype}({read})"
-        return f"{r.target.name} = {read}"
+        return [f"{r.target.name} = {read}"]
 
-    def table_write(self, w: TableWrite) -> str:
+    def table_write(self, w: TableWrite) -> List[str]:
+        if is_pack(w.table.kind):
+            at = f"{w.value.name}_to{w.table.offset}"
+            return [f"{at} = {self.table_index(w.table, w.index)}"] + self.slots_write(at, w.value)
         value = w.value.name
         if w.table.kind == FLOAT_KIND and w.value.kind == INT_KIND:
             value = f"{self.ftype}({value})"
-        return f"{self.table_slot(w.table, w.index)} = {value}"
+        return [f"{self.table_slot(w.table, w.index)} = {value}"]
 
     def statement(self, stmt, counter: str) -> List[str]:
         if isinstance(stmt, Assign):
@@ -136,18 +201,22 @@ class _Renderer:
         if isinstance(stmt, DelayRead):
             return self.delay_read(stmt, counter)
         if isinstance(stmt, DelayWrite):
-            return [self.delay_write(stmt, counter)]
+            return self.delay_write(stmt, counter)
         if isinstance(stmt, TableRead):
-            return [self.table_read(stmt)]
-        return [self.table_write(stmt)]
+            return self.table_read(stmt)
+        return self.table_write(stmt)
 
-    def load(self, local: Value, slot: int) -> str:
+    def load(self, local: Value, slot: int) -> List[str]:
         if local.kind == INT_KIND:
-            return f"{local.name} = np.int32(istate[{slot}])"
-        return f"{local.name} = fstate[{slot}]"
+            return [f"{local.name} = np.int32(istate[{slot}])"]
+        if is_pack(local.kind):
+            return [f"{local.name} = {self.slots_read(str(slot), local.kind)}"]
+        return [f"{local.name} = fstate[{slot}]"]
 
-    def store(self, local: Value, slot: int) -> str:
-        return f"{self.buffer(local.kind)}[{slot}] = {local.name}"
+    def store(self, local: Value, slot: int) -> List[str]:
+        if is_pack(local.kind):
+            return self.slots_write(str(slot), local)
+        return [f"{self.buffer(local.kind)}[{slot}] = {local.name}"]
 
     def block(self, b: LoopBlock, length: str, per_sample: List[str], start: str) -> List[str]:
         """The lines of one loop block: constants, control rate, state, the loop."""
@@ -158,7 +227,7 @@ class _Renderer:
         scalars = [(st.local, st.slot) for st in b.rec_states]
         for line in b.delay_lines:
             scalars += [(st.local, st.slot) for st in line.shift_register]
-        lines += [self.load(v, slot) for v, slot in scalars]
+        lines += [x for v, slot in scalars for x in self.load(v, slot)]
         lines.append(f"{c} = {start}")
         body: List[str] = []
         for stmt in b.loop_start + b.loop:
@@ -182,7 +251,7 @@ class _Renderer:
         body.append(f"{c} += 1")
         lines.append(f"for _i_{c} in range({length}):")
         lines += ["    " + x for x in body]
-        lines += [self.store(v, slot) for v, slot in scalars]
+        lines += [x for v, slot in scalars for x in self.store(v, slot)]
         return lines
 
 
@@ -195,12 +264,13 @@ def render_source(plan: KernelPlan, precision: str = "double") -> str:
     r = _Renderer(precision)
     tables: List[str] = []
     for init in plan.table_inits:
-        fill = [r.table_write(TableWrite(init.table, Value(init.block.counter, INT_KIND),
-                                          init.value))]
+        fill = r.table_write(TableWrite(init.table, Value(init.block.counter, INT_KIND),
+                                        init.value))
         tables += r.block(init.block, str(init.table.size), fill, "0")
     main_b = plan.main
     per_sample = [f"outputs[{o}, _i_t] = {v.name}" for o, v in plan.outputs]
-    per_sample += [f"tangents[{k}, {o}, _i_t] = {v.name}" for k, o, v in plan.tangents]
+    per_sample += [f"tangents[{k}, {o}, _i_t] = {v.name}[{position}]"
+                   for k, o, v, position in plan.tangents]
     main = r.block(main_b, "n", per_sample, "istate[0]") + ["istate[0] = t"]
     text = _template()
     text = text.replace("$tables", _indent(tables, 8))

@@ -125,3 +125,78 @@ else:
     @njit(**_JIT)
     def fd_restore_fp(previous):
         return None
+
+
+# --- tangent packs -------------------------------------------------------------------
+# A pack (the tangents of one signal for several parameters) is a tuple of floats in the
+# kernel source. These two operations compute on all its lanes as one LLVM vector, which
+# the backend maps to SIMD registers: one multiply port cycle serves every parameter.
+# The tuple <-> vector conversions around each operation cancel out between operations.
+def _vector_of(builder, tup, count, element):
+    vec = ir.Constant(ir.VectorType(element, count), ir.Undefined)
+    for j in range(count):
+        vec = builder.insert_element(vec, builder.extract_value(tup, j), ir.Constant(ir.IntType(32), j))
+    return vec
+
+
+def _tuple_of(builder, context, vec, tuple_type):
+    out = ir.Constant(context.get_value_type(tuple_type), ir.Undefined)
+    for j in range(tuple_type.count):
+        out = builder.insert_value(out, builder.extract_element(vec, ir.Constant(ir.IntType(32), j)), j)
+    return out
+
+
+def _is_pack(t):
+    return isinstance(t, types.UniTuple) and isinstance(t.dtype, types.Float)
+
+
+def _scale_codegen(strong_zero):
+    def codegen(context, builder, signature, args):
+        coef, pack = signature.args
+        element = context.get_value_type(pack.dtype)
+        scalar = context.cast(builder, args[0], coef, pack.dtype)
+        count = pack.count
+        vector_type = ir.VectorType(element, count)
+        splat = builder.insert_element(ir.Constant(vector_type, ir.Undefined),
+                                       scalar, ir.Constant(ir.IntType(32), 0))
+        splat = builder.shuffle_vector(splat, splat, ir.Constant(ir.VectorType(ir.IntType(32), count),
+                                                                 [0] * count))
+        lanes = _vector_of(builder, args[1], count, element)
+        product = builder.fmul(splat, lanes)
+        if strong_zero:
+            zero = ir.Constant(vector_type, [ir.Constant(element, 0.0)] * count)
+            product = builder.select(builder.fcmp_ordered("==", lanes, zero), zero, product)
+        return _tuple_of(builder, context, product, pack)
+
+    return codegen
+
+
+@intrinsic
+def fd_vscale(typingctx, coef, pack):
+    """coef * pack, lane by lane (coef a scalar float)."""
+    if not (_is_pack(pack) and isinstance(coef, (types.Float, types.Integer))):
+        return None
+    return pack(coef, pack), _scale_codegen(strong_zero=False)
+
+
+@intrinsic
+def fd_vscale0(typingctx, coef, pack):
+    """coef * pack, but 0 in the lanes where pack is 0 whatever coef is (0 * inf = 0)."""
+    if not (_is_pack(pack) and isinstance(coef, (types.Float, types.Integer))):
+        return None
+    return pack(coef, pack), _scale_codegen(strong_zero=True)
+
+
+@intrinsic
+def fd_vadd(typingctx, a, b):
+    """a + b, lane by lane (packs of the same lanes)."""
+    if not (_is_pack(a) and a == b):
+        return None
+
+    def codegen(context, builder, signature, args):
+        element = context.get_value_type(a.dtype)
+        total = builder.fadd(_vector_of(builder, args[0], a.count, element),
+                             _vector_of(builder, args[1], a.count, element))
+        return _tuple_of(builder, context, total, a)
+
+    return a(a, b), codegen

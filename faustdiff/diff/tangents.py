@@ -1,8 +1,11 @@
 """Forward-mode differentiation of a signal graph.
 
-For every parameter p marked `[diff:1]` and every signal s, `tangent_of` builds the
-signal ds/dp. Tangents are ordinary (float) signals, so they go through the same
-scheduler and code generator as the primal. A zero tangent is `None` and is pruned
+For every signal s, `differentiate_packed` builds one tangent pack: ds/dp for every
+parameter p marked `[diff:1]` that s depends on, one lane each (`signals/packs.py`).
+Packs go through the same scheduler as the primal, and the kernels compute each pack
+operation on all its lanes at once, as one vector. `differentiate` reads the lanes back
+out as ordinary float signals, one graph per parameter (for the derivative program
+written as Faust, and for inspection). A zero tangent is `None` and is pruned
 symbolically: most of a program does not depend on a given parameter.
 
 The rule of each primitive lives with its definition (`primitives.py`, `foreign.py`) as
@@ -36,12 +39,37 @@ from typing import Dict, List, Optional, Sequence
 from ..signals.analysis import collect, infer_kinds, param_dependence
 from ..signals.nodes import (FLOAT_KIND, INT_KIND, ParamSpec, RecGroup, Sig, TableSpec,
                              const_float, const_int, delay, rdtable, recref, rwtable)
+from ..signals.packs import PACK_OPS, Pack, expand, pack_of, padd, pscale, pseed, pselect, pzero
 from ..signals.primitives import PRIMITIVES, apply
 
 Tangent = Optional[Sig]
 
 
-def _scale(coef: Optional[Sig], t: Tangent) -> Tangent:
+def differentiate_packed(outputs: Sequence[Sig], params: Sequence[ParamSpec],
+                         smooth: bool = False) -> List[Tangent]:
+    """packs[o]: the derivatives of outputs[o], lane k for params[k] (None: all zero);
+    `smooth` takes table indices and int delay amounts straight through their int casts."""
+    order, _ = collect(outputs)
+    kinds = infer_kinds(order)
+    depends = param_dependence(order, params)
+    return _Differentiator(order, kinds, depends, params, smooth).run(outputs)
+
+
+def differentiate(outputs: Sequence[Sig], params: Sequence[ParamSpec],
+                  smooth: bool = False) -> List[List[Tangent]]:
+    """tangents[k][o]: the derivative of outputs[o] with respect to params[k], a float
+    signal (None when zero): the lanes of `differentiate_packed`."""
+    packs = differentiate_packed(outputs, params, smooth)
+    order, _ = collect([p for p in packs if p is not None])
+    return [_Lane(k, p.label).run(order, packs) for k, p in enumerate(params)]
+
+
+# int-valued operations a straight-through estimate looks through
+_STRAIGHT_THROUGH = {"int", "floor", "ceil", "rint", "round", "float"}
+
+
+def _scale(coef: Optional[Sig], t: Tangent, strong_zero: bool = False) -> Tangent:
+    """coef·t; `strong_zero`: 0 where t is 0 even if coef is infinite there."""
     if coef is None or t is None:
         return None
     if coef.op == "const":
@@ -49,9 +77,7 @@ def _scale(coef: Optional[Sig], t: Tangent) -> Tangent:
             return None
         if coef.value == 1:
             return t
-    if t.op == "const" and t.value == 1:
-        return apply("float", coef) if coef.op != "const" else const_float(float(coef.value))
-    return apply("*", coef, t)
+    return pscale(coef, t, strong_zero and t.op != "pseed")
 
 
 def _sum(a: Tangent, b: Tangent) -> Tangent:
@@ -59,37 +85,21 @@ def _sum(a: Tangent, b: Tangent) -> Tangent:
         return b
     if b is None:
         return a
-    return apply("+", a, b)
+    return padd(a, b)
 
 
-def _or_zero(t: Tangent) -> Sig:
-    return const_float(0.0) if t is None else t
-
-
-def differentiate(outputs: Sequence[Sig], params: Sequence[ParamSpec],
-                  smooth: bool = False) -> List[List[Tangent]]:
-    """tangents[k][o]: the derivative of outputs[o] with respect to params[k]; `smooth`
-    takes table indices and int delay amounts straight through their int casts."""
-    order, _ = collect(outputs)
-    kinds = infer_kinds(order)
-    depends = param_dependence(order, params)
-    return [_Differentiator(order, kinds, depends, k, p, smooth).run(outputs)
-            for k, p in enumerate(params)]
-
-
-# int-valued operations a straight-through estimate looks through
-_STRAIGHT_THROUGH = {"int", "floor", "ceil", "rint", "round", "float"}
+def _lanes(mask: int) -> Pack:
+    return Pack(tuple(k for k in range(mask.bit_length()) if mask >> k & 1))
 
 
 class _Differentiator:
-    def __init__(self, order, kinds, depends, index: int, param: ParamSpec, smooth: bool = False):
+    def __init__(self, order, kinds, depends, params: Sequence[ParamSpec], smooth: bool = False):
         self.smooth = smooth
         self.straight: Dict[int, Tangent] = {}
         self.order = order
         self.kinds = kinds
         self.depends = depends
-        self.bit = 1 << index
-        self.param = param
+        self.lane = {spec: k for k, spec in enumerate(params)}
         self.tangent: Dict[int, Tangent] = {}
         self.tangent_groups: Dict[int, RecGroup] = {}
         self.group_of: Dict[int, RecGroup] = {}
@@ -99,23 +109,34 @@ class _Differentiator:
             self.tangent[id(s)] = self._rule(s)
         for gid, tg in self.tangent_groups.items():
             g = self.group_of[gid]
-            tg.bodies = tuple(_or_zero(self.tangent.get(id(b))) if b is not None else None
-                              for b in g.bodies)
+            # a body no recref reads has no lanes: it is never computed
+            tg.bodies = tuple(None if b is None else self._body(b, lanes)
+                              for b, lanes in zip(g.bodies, tg.lanes))
         return [self.tangent[id(o)] for o in outputs]
 
+    def _body(self, body: Sig, lanes: Pack) -> Sig:
+        t = self.tangent.get(id(body))
+        return pzero(lanes) if t is None else expand(t, lanes)
+
     def _rule(self, s: Sig) -> Tangent:
-        if not (self.depends[id(s)] & self.bit) or self.kinds[id(s)] == INT_KIND:
+        if not self.depends[id(s)] or self.kinds[id(s)] == INT_KIND:
             return None
         op = s.op
         if op == "param":
-            return const_float(1.0)
+            return pseed(self.lane[s.attr])
         if op == "recref":
             group, index = s.attr
             tg = self.tangent_groups.get(id(group))
             if tg is None:
-                tg = RecGroup(len(group), f"{group.name}_d{self.param.label}")
+                tg = RecGroup(len(group), f"{group.name}_d")
+                tg.lanes = (Pack(()),) * len(group)
                 self.tangent_groups[id(group)] = tg
                 self.group_of[id(group)] = group
+            # the lanes of every parameter the recursion depends on (its body's tangent
+            # may still turn out zero in some: those lanes then stay 0)
+            lanes = list(tg.lanes)
+            lanes[index] = _lanes(self.depends[id(s)])
+            tg.lanes = tuple(lanes)
             return recref(tg, index)
         ts = [self.tangent[id(a)] for a in s.args]
         if op == "delay":
@@ -129,16 +150,13 @@ class _Differentiator:
             windex, _, rindex = s.args
             if ts[1] is None:
                 return None
-            spec = TableSpec(s.attr.size, FLOAT_KIND, init=const_float(0.0))
+            lanes = pack_of(ts[1])
+            spec = TableSpec(s.attr.size, lanes, init=pzero(lanes))
             return rwtable(spec, windex, ts[1], rindex)
-        if op == "select2":
-            if ts[1] is None and ts[2] is None:
-                return None
-            return apply("select2", s.args[0], _or_zero(ts[1]), _or_zero(ts[2]))
-        if op == "select3":
+        if op in ("select2", "select3"):
             if all(t is None for t in ts[1:]):
                 return None
-            return apply("select3", s.args[0], *(_or_zero(t) for t in ts[1:]))
+            return pselect(s.args[0], ts[1:])
         return self._chain(s, ts)
 
     def _chain(self, s: Sig, ts: Sequence[Tangent]) -> Tangent:
@@ -149,7 +167,7 @@ class _Differentiator:
         coefs = prim.partials(list(s.args), s)
         total: Tangent = None
         for coef, t in zip(coefs, ts):
-            total = _sum(total, _scale(coef, t))
+            total = _sum(total, _scale(coef, t, prim.steep))
         return total
 
     def _delay_rule(self, s: Sig, tx: Tangent) -> Tangent:
@@ -176,7 +194,7 @@ class _Differentiator:
         """The tangent of s with int casts (and int wrap-arounds) taken as the identity."""
         if id(s) in self.straight:
             return self.straight[id(s)]
-        if not (self.depends[id(s)] & self.bit):
+        if not self.depends[id(s)]:
             result = None
         elif self.kinds[id(s)] != INT_KIND:
             result = self.tangent[id(s)]
@@ -186,10 +204,84 @@ class _Differentiator:
         elif s.op in ("+", "-", "*"):
             result = self._chain(s, [self._straight_through(a) for a in s.args])
         elif s.op == "select2":
-            a, b = (self._straight_through(x) for x in s.args[1:])
-            result = None if a is None and b is None else apply(
-                "select2", s.args[0], _or_zero(a), _or_zero(b))
+            branches = [self._straight_through(x) for x in s.args[1:]]
+            result = None if all(b is None for b in branches) else pselect(s.args[0], branches)
         else:
             result = None
         self.straight[id(s)] = result
         return result
+
+
+def _or_zero(t: Tangent) -> Sig:
+    return const_float(0.0) if t is None else t
+
+
+class _Lane:
+    """Lane k of a pack graph as float signals: the tangents for one parameter alone.
+    Every op of a pack is lane-wise, so lane k of a result is the same op on lane k of
+    its arguments; a lane a pack does not have is zero."""
+
+    def __init__(self, k: int, label: str):
+        self.k = k
+        self.label = label
+        self.value: Dict[int, Tangent] = {}
+        self.groups: Dict[int, RecGroup] = {}
+        self.group_of: Dict[int, RecGroup] = {}
+
+    def run(self, order: Sequence[Sig], packs: Sequence[Tangent]) -> List[Tangent]:
+        for s in order:
+            self.value[id(s)] = self._lane(s)
+        for gid, tg in self.groups.items():
+            g = self.group_of[gid]
+            tg.bodies = tuple(None if b is None else _or_zero(self.value.get(id(b)))
+                              for b in g.bodies)
+        return [None if p is None else self.value[id(p)] for p in packs]
+
+    def _lane(self, s: Sig) -> Tangent:
+        op = s.op
+        if op == "recref":
+            group, index = s.attr
+            if group.lanes is None or self.k not in group.lanes[index].lanes:
+                return None  # a primal recursion, or a lane this pack has not
+            tg = self.groups.get(id(group))
+            if tg is None:
+                tg = RecGroup(len(group), f"{group.name}{self.label}")
+                self.groups[id(group)] = tg
+                self.group_of[id(group)] = group
+            return recref(tg, index)
+        if op in PACK_OPS:
+            if self.k not in s.attr.lanes:
+                return None
+        args = [self.value.get(id(a)) for a in s.args]
+        if op == "pseed":
+            return const_float(1.0)
+        if op == "pzero":
+            return None
+        if op == "pscale":
+            coef, t = s.args[0], args[1]
+            if t is not None and t.op == "const" and t.value == 1:
+                return apply("float", coef) if coef.op != "const" else const_float(float(coef.value))
+            return None if t is None else apply("*", coef, t)
+        if op == "pscale0":
+            coef, t = s.args[0], args[1]
+            if t is None:
+                return None
+            return apply("select2", apply("==", t, const_float(0.0)), apply("*", coef, t),
+                         const_float(0.0))
+        if op == "padd":
+            a, b = args
+            return b if a is None else a if b is None else apply("+", a, b)
+        if op == "pexpand":
+            return args[0]
+        if op in ("pselect2", "pselect3"):
+            if all(t is None for t in args[1:]):
+                return None
+            return apply(op[1:], s.args[0], *(_or_zero(t) for t in args[1:]))
+        if op == "delay":
+            return None if args[0] is None else delay(args[0], s.args[1])
+        if op == "rwtable":
+            if args[1] is None:
+                return None
+            spec = TableSpec(s.attr.size, FLOAT_KIND, init=const_float(0.0))
+            return rwtable(spec, s.args[0], args[1], s.args[2])
+        return None  # a primal node (an argument of a pack op): not a tangent

@@ -22,7 +22,7 @@ import numpy as np
 from ..codegen.cache import load_kernel
 from ..codegen.plan import plan_kernel
 from ..codegen.python_source import render_source
-from ..diff.tangents import differentiate
+from ..diff.tangents import differentiate, differentiate_packed
 from ..errors import FaustRuntimeError
 from ..signals.nodes import ParamSpec
 from ..signals.propagate import Propagated
@@ -187,8 +187,9 @@ class Program:
                 source, layout = cached
             else:
                 outputs = self.output_signals
-                tangents = self.tangents_of(smooth) if with_tangents else []
-                plan = plan_kernel(outputs, tangents, self._specs)
+                packs = differentiate_packed(
+                    outputs, [s for s in self._specs if s.diff], smooth) if with_tangents else []
+                plan = plan_kernel(outputs, packs, self._specs)
                 source, layout = render_source(plan, self.precision), KernelLayout.of_plan(plan)
                 if self._entry is not None:
                     self._entry.add_kernel(key, source, layout)

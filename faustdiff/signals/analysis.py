@@ -10,6 +10,7 @@ import math
 from typing import Dict, Iterable, List, Sequence, Tuple
 
 from .nodes import FLOAT_KIND, INT_KIND, RecGroup, Sig, leaf_kind
+from .packs import PACK_OPS, is_pack, pack_kind
 from .primitives import PRIMITIVES, UNBOUNDED, Interval, _iv_int
 
 CONST, CONTROL, AUDIO = 0, 1, 2
@@ -93,8 +94,9 @@ def _fixpoint(order: Sequence[Sig], leaf, combine, initial_group_value):
 
 
 def infer_kinds(order: Sequence[Sig]) -> Dict[int, str]:
-    """int or float for every node (by id). A recursion starts as int and widens to
-    float when a body turns out float, as Faust's type inference does."""
+    """int or float for every node (by id), or the `Pack` of a tangent pack. A recursion
+    starts as int and widens to float when a body turns out float, as Faust's type
+    inference does."""
 
     def leaf(s, group_values):
         kind = leaf_kind(s)
@@ -102,6 +104,10 @@ def infer_kinds(order: Sequence[Sig]) -> Dict[int, str]:
             return kind
         if s.op == "first":
             return INT_KIND
+        if s.op in PACK_OPS:
+            return s.attr
+        if s.op == "recref" and s.attr[0].lanes is not None:
+            return s.attr[0].lanes[s.attr[1]]  # a recursion of packs (a body may be y')
         if s.op == "recref":
             return group_values[(id(s.attr[0]), s.attr[1])]
         raise KeyError(s.op)
@@ -112,7 +118,11 @@ def infer_kinds(order: Sequence[Sig]) -> Dict[int, str]:
         if s.op == "rdtable":
             return s.attr.kind
         if s.op == "rwtable":
+            if is_pack(s.attr.kind):
+                return s.attr.kind
             return INT_KIND if (s.attr.kind, kinds[1]) == (INT_KIND, INT_KIND) else FLOAT_KIND
+        if s.op in PACK_OPS or s.op == "plane":
+            return pack_kind(s, kinds)
         return PRIMITIVES[s.op].result(tuple(kinds))
 
     return _fixpoint(order, leaf, combine, INT_KIND)

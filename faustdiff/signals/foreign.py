@@ -13,19 +13,20 @@ import numpy as np
 
 from ..errors import FaustEvaluationError
 from .nodes import FLOAT_KIND, INT_KIND, Sig
-from .primitives import (PRIMITIVES, Primitive, _c, _f, _iv_unit, add, apply, div, mul, neg, nonzero_at_origin, sign,
-                         sub)
+from .primitives import (PRIMITIVES, STEEP, Primitive, _c, _f, _iv_unit, add, apply, div, mul, neg,
+                         nonzero_at_origin, sign, sub)
 
 # C names of the float / long double variants, mapped to the double one.
 _ALIASES = {}
 
 
-def _float_fn(name, arity, fold_fn, emit_fn, partials, interval=None, convention="", aliases=()):
+def _float_fn(name, arity, fold_fn, emit_fn, partials, interval=None, convention="", aliases=(),
+              steep=False):
     key = "ffunction:" + name
     PRIMITIVES[key] = Primitive(
         key, arity, lambda kinds: FLOAT_KIND, "float", lambda kinds, *a: _f(fold_fn)(*a),
         (lambda e, k: f"{emit_fn}({', '.join(e)})"), partials=partials, interval=interval,
-        convention=convention, foreign=True)
+        convention=convention, foreign=True, steep=steep)
     for alias in (name, name + "f", name + "l") + tuple(aliases):
         _ALIASES[alias] = key
 
@@ -50,10 +51,12 @@ _float_fn("cosh", 1, np.cosh, "math.cosh", _one(lambda x, out: apply("ffunction:
 _float_fn("asinh", 1, np.arcsinh, "math.asinh",
           _one(lambda x, out: div(_c(1.0), apply("sqrt", add(mul(x, x), _c(1.0))))))
 _float_fn("acosh", 1, np.arccosh, "math.acosh",
-          _one(lambda x, out: div(_c(1.0), apply("sqrt", sub(mul(x, x), _c(1.0))))))
+          _one(lambda x, out: div(_c(1.0), apply("sqrt", sub(mul(x, x), _c(1.0))))),
+          convention=f"acosh at 1: {STEEP}", steep=True)
 _float_fn("atanh", 1, np.arctanh, "math.atanh",
           _one(lambda x, out: div(_c(1.0), sub(_c(1.0), mul(x, x)))))
-_float_fn("cbrt", 1, np.cbrt, "np.cbrt", _one(lambda x, out: div(_c(1.0), mul(_c(3.0), mul(out, out)))))
+_float_fn("cbrt", 1, np.cbrt, "np.cbrt", _one(lambda x, out: div(_c(1.0), mul(_c(3.0), mul(out, out)))),
+          convention=f"cbrt at 0: {STEEP}", steep=True)
 _float_fn("log1p", 1, np.log1p, "math.log1p", _one(lambda x, out: div(_c(1.0), add(_c(1.0), x))))
 _float_fn("expm1", 1, np.expm1, "math.expm1", _one(lambda x, out: add(out, _c(1.0))))
 _float_fn("exp2", 1, np.exp2, "np.exp2", _one(lambda x, out: mul(_c(math.log(2.0)), out)))

@@ -23,6 +23,7 @@ Ops (see `primitives.py` for the meaning of each primitive op):
   rwtable args=(write index, value, read index)  attr=TableSpec: each sample writes
           value at the write index, then reads the read index (each node owns its table)
   <prim>  args=operands           any primitive of primitives.PRIMITIVES ('+', 'sin', ...)
+  pseed, pzero, pscale, padd, pexpand, pselect2, pselect3, plane: tangent packs (packs.py)
 """
 from __future__ import annotations
 
@@ -74,13 +75,14 @@ class RecGroup:
     Created empty, then `bodies` is set once the bodies (which refer to the group
     through `recref`) are built. Identity is the object itself."""
 
-    __slots__ = ("bodies", "name", "__weakref__")
+    __slots__ = ("bodies", "name", "lanes", "__weakref__")
     _count = 0
 
     def __init__(self, size: int, name: str = ""):
         RecGroup._count += 1
         self.bodies: Tuple[Optional["Sig"], ...] = (None,) * size
         self.name = name or f"rec{RecGroup._count}"
+        self.lanes = None  # for a recursion of tangent packs: the Pack of each body
 
     def __len__(self) -> int:
         return len(self.bodies)

@@ -49,6 +49,9 @@ class Primitive:
     # the meaning at run time, where it differs from `fold` (the compile-time one): the
     # real compiler folds some constants with other functions than its code calls
     run: Optional[Callable] = None
+    # a partial derivative is infinite at points where the value is finite (sqrt at 0):
+    # there a tangent that is exactly 0 must give 0, not 0 * inf = NaN
+    steep: bool = False
 
 
 PRIMITIVES: Dict[str, Primitive] = {}
@@ -312,11 +315,14 @@ _register(Primitive(">>", 2, _always(INT_KIND), "int", _fold_bit(lambda a, b: a 
 
 
 # ------------------------------------------------------------------ math.h, one argument
-def _unary(name, fn, emit_fn, partial, interval=None, convention=""):
+def _unary(name, fn, emit_fn, partial, interval=None, convention="", steep=False):
     _register(Primitive(
         name, 1, _always(FLOAT_KIND), "float", lambda kinds, a: _f(fn)(a), _call(emit_fn),
         partials=(lambda a, out: (partial(a[0], out),)) if partial else None,
-        interval=interval, convention=convention))
+        interval=interval, convention=convention, steep=steep))
+
+
+STEEP = "where the slope is infinite (the value finite), a zero tangent stays 0"
 
 
 def _sqrt1m(x):  # sqrt(1 - x^2)
@@ -326,13 +332,16 @@ def _sqrt1m(x):  # sqrt(1 - x^2)
 _unary("sin", np.sin, "math.sin", lambda x, out: apply("cos", x), _iv_unit)
 _unary("cos", np.cos, "math.cos", lambda x, out: neg(apply("sin", x)), _iv_unit)
 _unary("tan", np.tan, "math.tan", lambda x, out: add(_c(1.0), mul(out, out)))
-_unary("asin", np.arcsin, "math.asin", lambda x, out: div(_c(1.0), _sqrt1m(x)))
-_unary("acos", np.arccos, "math.acos", lambda x, out: neg(div(_c(1.0), _sqrt1m(x))))
+_unary("asin", np.arcsin, "math.asin", lambda x, out: div(_c(1.0), _sqrt1m(x)),
+       convention=f"asin at ±1: {STEEP}", steep=True)
+_unary("acos", np.arccos, "math.acos", lambda x, out: neg(div(_c(1.0), _sqrt1m(x))),
+       convention=f"acos at ±1: {STEEP}", steep=True)
 _unary("atan", np.arctan, "math.atan", lambda x, out: div(_c(1.0), add(_c(1.0), mul(x, x))))
 _unary("exp", np.exp, "math.exp", lambda x, out: out, _iv_monotone(np.exp))
 _unary("log", np.log, "math.log", lambda x, out: div(_c(1.0), x))
 _unary("log10", np.log10, "math.log10", lambda x, out: div(_c(1.0 / math.log(10.0)), x))
-_unary("sqrt", np.sqrt, "math.sqrt", lambda x, out: div(_c(0.5), out))
+_unary("sqrt", np.sqrt, "math.sqrt", lambda x, out: div(_c(0.5), out),
+       convention=f"sqrt at 0: {STEEP}", steep=True)
 _ROUNDING = "piecewise constant: derivative 0 (also at the jumps)"
 _unary("floor", np.floor, "np.floor", None, _iv_monotone(np.floor), _ROUNDING)
 _unary("ceil", np.ceil, "np.ceil", None, _iv_monotone(np.ceil), _ROUNDING)
@@ -424,8 +433,9 @@ def _pow_partials(a, out):
 
 _register(Primitive(
     "pow", 2, _always(FLOAT_KIND), "float", lambda k, x, y: _f(np.power)(x, y), _call("fd_pow"),
-    partials=_pow_partials,
-    convention="pow(x, y): d/dx = y x^(y-1); d/dy = x^y log x for x > 0 and 0 for x <= 0"))
+    partials=_pow_partials, steep=True,
+    convention="pow(x, y): d/dx = y x^(y-1); d/dy = x^y log x for x > 0 and 0 for x <= 0; "
+               f"at x = 0 with y < 1: {STEEP}"))
 _register(Primitive(
     "fmod", 2, _always(FLOAT_KIND), "float", lambda k, x, y: _f(np.fmod)(x, y), _call("np.fmod"),
     partials=lambda a, out: (_c(1.0), neg(apply("float", apply("int", div(a[0], a[1]))))),
