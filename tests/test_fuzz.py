@@ -403,6 +403,9 @@ FOUND = [
     found("control-holds", "process = control(float(+(1) ~ _), (+(1) ~ _) % 3 != 0);", 0),
     # under a condition that is constant 0, x is never computed: its delay line stands still
     found("control-never", "process = control(8@3, 0), control((+(1) ~ _)@3, 0) + 1;", 0),
+    # a control node only in a table's contents (compiled without conditions): it is x
+    found("control-in-table-only",
+          "c = +(1) ~ _; process = rdtable(4, control(float(c), c % 2), c % 4);", 0),
     # Faust's intervals take inputs within [-1, 1]: this delay is at most 8 samples
     found("delay-bounded-by-input", "process = \\(x).(x @ int(abs(x) * 8));", 1),
 ]

@@ -56,6 +56,25 @@ def collect(roots: Iterable[Sig], follow_recursion: bool = True
     return order, groups
 
 
+def collect_with_tables(roots: Iterable[Sig]) -> List[Sig]:
+    """Every node of `collect(roots)`, then of the init signals of the tables they read
+    (and of the tables those read): all a program computes, each node once."""
+    every: List[Sig] = []
+    seen = set()
+    pending = list(roots)
+    while pending:
+        order, _ = collect(pending)
+        pending = []
+        for s in order:
+            if id(s) in seen:
+                continue
+            seen.add(id(s))
+            every.append(s)
+            if s.op in ("rdtable", "rwtable") and s.attr.init is not None:
+                pending.append(s.attr.init)
+    return every
+
+
 def referenced_bodies(order: Sequence[Sig]) -> Dict[RecGroup, List[int]]:
     """For each group, the indices of its bodies read through a recref."""
     used: Dict[RecGroup, set] = {}

@@ -51,7 +51,7 @@ from functools import reduce
 from typing import Dict, FrozenSet, Optional, Sequence, Tuple
 
 from ..errors import FaustEvaluationError
-from .analysis import AUDIO, collect, delay_bound, infer_rates
+from .analysis import AUDIO, collect, collect_with_tables, delay_bound, infer_rates
 from .nodes import (RecGroup, Sig, TableSpec, _attr_key, const_float, const_int, delay, node,
                     rdtable, recref, rwtable)
 from .primitives import Primitive, _register, apply
@@ -529,8 +529,8 @@ def lower_controls(outputs: Sequence[Sig], conditions: bool = True) -> Tuple[Sig
     """`outputs` with every control node lowered to plain signals (see the module
     docstring); the same signals when there is none. Without `conditions` (a table's
     init signal) every control node is its x."""
-    order, groups = collect(outputs)
-    if not any(s.op == "control" for s in order):
+    # a control node may be in a table's contents only: lowered with them (`spec`)
+    if not any(s.op == "control" for s in collect_with_tables(outputs)):
         return tuple(outputs)
     outputs = share_recursions(outputs)
     order, groups = collect(outputs)

@@ -20,7 +20,7 @@ from typing import Dict, Optional, Sequence, Tuple
 
 from ..errors import FaustEvaluationError, FaustResourceError, Span
 from ..limits import max_delay_samples
-from .analysis import collect, interval_of
+from .analysis import collect_with_tables, interval_of
 from .nodes import Sig, format_sig
 
 # ------------------------------------------------------------------ constant operands
@@ -72,20 +72,10 @@ def check_delays(outputs: Sequence[Sig], sites: DelaySites) -> None:
     if not sites:
         return
     memo: Dict[int, tuple] = {}
-    seen = set()
-    roots = list(outputs)
-    while roots:  # the outputs, then the init signals of the tables they read
-        order, _ = collect(roots)
-        roots = []
-        for s in order:
-            if id(s) in seen:
-                continue
-            seen.add(id(s))
-            site = sites.get(id(s))
-            if site is not None:
-                _check_delay(s.args[1], interval_of(s.args[1], memo), site)
-            elif s.op in ("rdtable", "rwtable") and s.attr.init is not None:
-                roots.append(s.attr.init)
+    for s in collect_with_tables(outputs):  # table contents included
+        site = sites.get(id(s))
+        if site is not None:
+            _check_delay(s.args[1], interval_of(s.args[1], memo), site)
 
 
 def _check_delay(amount: Sig, interval, site) -> None:
