@@ -40,8 +40,9 @@ import numpy as np
 # The JAX runner (DawDreamer's Faust-to-JAX transpilation run as a lax.scan) lives beside
 # this script, which is run as a script rather than imported from a package.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from faustdiff.runtime.program import usable_cores  # noqa: E402
 from jax_reference import (JVP_STRATEGIES, JaxProgram, aot_compile, jax_module,  # noqa: E402
-                           jax_version, jvp_disagreement, max_relative_error)
+                           jax_version, jvp_disagreement, max_relative_error, model_arguments)
 
 PROGRAM_DIR = Path(__file__).resolve().parent / "bench_programs"
 SAMPLE_RATE = 44100
@@ -169,8 +170,7 @@ def measure_batch(prog, x, n: int, repeats: int) -> Dict[int, Timing]:
     for k in range(BATCH_ITEMS):
         settings.append({p.path: p.init + (p.max - p.init) * 0.01 * k for p in prog.params
                          if p.max > p.init})
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    counts = sorted({1, max(1, cores or 1)})
+    counts = sorted({1, usable_cores()})
     return {w: time_calls(lambda w=w: prog.render_batch(x=x, n=n, params=settings, workers=w),
                           repeats) for w in counts}
 
@@ -280,8 +280,7 @@ def measure_jax(jax, program: BenchProgram, x: Optional[np.ndarray], n: int, rep
     derivatives, plus agreement with faustdiff."""
     try:
         model = JaxProgram(program.code, n, jax)
-        inputs = jax.numpy.asarray(x if x is not None else np.zeros((model.num_inputs, n)))
-        args = (jax.numpy.asarray(model.init), inputs, model.initial_state(inputs))
+        args = model_arguments(model, x)
         primal, primal_compile = aot_compile(jax, model.run, args)
         strategies = {name: aot_compile(jax, build(jax, model.run, len(model.init)), args)
                       for name, build in JVP_STRATEGIES.items()}
@@ -474,8 +473,7 @@ def machine_text() -> str:
                 break
     except OSError:
         pass
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return (f"{model}, {os.cpu_count()} logical cores ({usable} usable); "
+    return (f"{model}, {os.cpu_count()} logical cores ({usable_cores()} usable); "
             f"{platform.system()} {platform.machine()}; Python {platform.python_version()}")
 
 

@@ -223,14 +223,13 @@ def model_arguments(model: JaxProgram, x: Optional[np.ndarray],
 
 
 def jax_jvp(model: JaxProgram, x: Optional[np.ndarray] = None,
-            values: Optional[Mapping[str, float]] = None,
-            strategy: str = "jacfwd") -> Tuple[np.ndarray, Dict[str, np.ndarray]]:
+            values: Optional[Mapping[str, float]] = None) -> Tuple[np.ndarray, Dict[str, np.ndarray]]:
     """(outputs (num_outputs, n), {diff slider label: derivative (num_outputs, n)}) of the
     transpiled program for inputs ``x`` and the diff sliders at ``values`` (see
-    :func:`model_arguments`); ``strategy`` names one of :data:`JVP_STRATEGIES`."""
+    :func:`model_arguments`), from one compiled ``jacfwd`` pass (its primal is the
+    outputs)."""
     jax = model.jax
     args = model_arguments(model, x, values)
-    y = np.asarray(jax.jit(model.run)(*args))
-    jacobian = jax.jit(JVP_STRATEGIES[strategy](jax, model.run, len(model.init)))(*args)
+    jacobian, y = jax.jit(jax.jacfwd(lambda *a: (model.run(*a),) * 2, has_aux=True))(*args)
     jacobian = np.asarray(jacobian)
-    return y, {label: jacobian[..., k] for k, label in enumerate(model.labels)}
+    return np.asarray(y), {label: jacobian[..., k] for k, label in enumerate(model.labels)}

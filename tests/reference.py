@@ -198,11 +198,14 @@ def render_with_faust(
     *,
     import_dirs: Iterable[str] = (),
     block_size: int = DEFAULT_BLOCK_SIZE,
+    skip_missing: bool = False,
 ) -> np.ndarray:
     """Render ``n`` samples of ``code`` with the real Faust compiler.
 
     ``inputs`` is (num_inputs, n) (a 1-D array for one input); omitted inputs are silence.
-    ``params`` maps labels or paths to values; the others keep their init values. Returns
+    ``params`` maps labels or paths to values; the others keep their init values.
+    ``skip_missing`` ignores a label the compiled program has no widget for (Faust drops
+    the widgets its simplifications leave unused) instead of raising. Returns
     float64 of shape (num_outputs, n) holding Faust's single-precision samples.
     Raises :class:`FaustCompileError` with Faust's message when the code does not compile.
     """
@@ -224,7 +227,7 @@ def render_with_faust(
         played = np.concatenate([np.zeros((num_outputs, n)), signals]).astype(np.float32)
         player = engine.make_playback_processor("inputs", played)
         graph = [(player, []), (processor, ["inputs"])]
-    _set_parameters(processor, params or {})
+    _set_parameters(processor, params or {}, skip_missing)
     engine.load_graph(graph)
     # Half a sample more than needed, because render() truncates seconds * rate.
     engine.render((n + 0.5) / sample_rate)
@@ -234,9 +237,12 @@ def render_with_faust(
     return audio
 
 
-def _set_parameters(processor, params: Mapping[str, float]) -> None:
+def _set_parameters(processor, params: Mapping[str, float], skip_missing: bool = False) -> None:
     parameters = _parameters(processor)
+    labels = {p.path.rsplit("/", 1)[-1] for p in parameters}
     for name, value in params.items():
+        if skip_missing and name not in labels:
+            continue
         path = resolve_parameter_path(name, parameters)
         if not processor.set_parameter(path, float(value)):
             raise RuntimeError(f"dawdreamer refused to set {path}")

@@ -15,16 +15,15 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import os
 import sys
-import tempfile
 import threading
 from pathlib import Path
+from typing import Optional
 
 import numba
 
 from .. import __version__
-from ..cachedir import cache_dir
+from ..cachedir import cache_dir, write_atomic
 from . import native
 
 
@@ -42,21 +41,17 @@ def _kernel_folder() -> Path:
     return folder
 
 
-def load_numba_kernel(source: str):
-    """The `compute` dispatcher of a kernel source, Numba compiling it or loading it
-    from Numba's cache."""
-    digest = source_hash(source)
+def load_numba_kernel(source: str, digest: Optional[str] = None):
+    """The `compute` dispatcher of a kernel source (whose `source_hash` is `digest`),
+    Numba compiling it or loading it from Numba's cache."""
+    digest = digest or source_hash(source)
     module_name = f"faustdiff_kernel_{digest}"
     module = sys.modules.get(module_name)
     if module is None:
         folder = _kernel_folder()
         path = folder / f"k_{digest}.py"
         if not path.exists() or path.read_text() != source:
-            # write atomically: concurrent processes may compile the same program
-            fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
-            with os.fdopen(fd, "w") as f:
-                f.write(source)
-            os.replace(tmp, path)
+            write_atomic(path, source.encode())  # other processes may compile it too
         spec = importlib.util.spec_from_file_location(module_name, path)
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
@@ -78,15 +73,15 @@ def load_kernel(source: str, precision: str = "double"):
         if saved and not _numba_started():
             kernel = native.load(artifact, digest, precision)
             if kernel is not None:
-                kernel.fallback = lambda: load_numba_kernel(source)
+                kernel.fallback = lambda: load_numba_kernel(source, digest)
                 return kernel
         elif saved:
             # Numba has paid its start-up in this process already: its dispatcher is then
             # the better caller (about 1 µs per call, against about 6 µs through ctypes)
-            return load_numba_kernel(source)
+            return load_numba_kernel(source, digest)
         if artifact is not None:  # (a file that did not load is written again)
-            return _NumbaKernel(load_numba_kernel(source), precision, artifact)
-    return load_numba_kernel(source)
+            return _NumbaKernel(load_numba_kernel(source, digest), precision, artifact)
+    return load_numba_kernel(source, digest)
 
 
 def _numba_started() -> bool:

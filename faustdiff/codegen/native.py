@@ -33,15 +33,15 @@ from __future__ import annotations
 import builtins
 import ctypes
 import hashlib
-import os
 import pickle
 import struct
-import tempfile
 import threading
 from pathlib import Path
 from typing import Dict, List, Optional, Set, Tuple
 
 import numpy as np
+
+from ..cachedir import load_builtins, write_atomic
 
 FORMAT = 3  # (changes with the layout of the file or the entry function's arguments)
 SUFFIX = ".native"
@@ -182,7 +182,7 @@ def export(dispatcher, precision: str, path: Path) -> bool:
         record = {"format": FORMAT, "symbol": symbol, "machine": machine_tuple(),
                   "precision": precision, "object": bytes(obj), "entry": entry,
                   "arity": 1 + _entry_arity(argument_spec(precision))}
-        _write_atomic(path, pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL))
+        write_atomic(path, pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL))
         return True
     except Exception:  # a cache that cannot be written only costs speed later
         return False
@@ -254,21 +254,6 @@ def _compile_entry(fnty, spec) -> bytes:
     parsed.verify()
     _entries[key] = bytes(tm.emit_object(parsed))
     return _entries[key]
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 # ----------------------------------------------------------------------------- ELF symbols
@@ -343,8 +328,7 @@ def load(path: Path, digest: str, precision: str) -> Optional["NativeKernel"]:
         if kernel is not None:
             return kernel
         try:
-            with open(path, "rb") as f:
-                record = _SafeUnpickler(f).load()
+            record = load_builtins(path)
             if (not isinstance(record, dict) or record.get("format") != FORMAT
                     or tuple(record.get("machine", ())) != machine_tuple()
                     or record.get("precision") != precision
@@ -358,21 +342,18 @@ def load(path: Path, digest: str, precision: str) -> Optional["NativeKernel"]:
         return kernel
 
 
-class _SafeUnpickler(pickle.Unpickler):
-    """The record holds only builtin values: refuse anything that names a class."""
-
-    def find_class(self, module, name):
-        raise pickle.UnpicklingError(f"unexpected {module}.{name} in a native kernel file")
-
-
 _addressof = ctypes.addressof
 _from_buffer = ctypes.c_char.from_buffer
+# What an empty array is passed as: the kernel never reads it, and `from_buffer` refuses
+# it with an exception (each render has empty tangents); aligned for any element type.
+_EMPTY = ctypes.c_double()
+_EMPTY_ADDRESS = ctypes.addressof(_EMPTY)
 
 
 def _pointer_of_unusual(a: np.ndarray, is_input: bool) -> Optional[int]:
-    """The data pointer of an array that `c_char.from_buffer` refused: usable when it is
-    C-contiguous and either empty or a read-only input (the kernel never writes its
-    inputs); None otherwise."""
+    """The data pointer of a non-empty array that `c_char.from_buffer` refused: usable
+    when it is a C-contiguous read-only input (the kernel never writes its inputs); None
+    otherwise."""
     flags = a.flags
     if flags.c_contiguous and (flags.writeable or is_input):
         return a.ctypes.data
@@ -441,10 +422,13 @@ class NativeKernel:
             if type(a) is not np.ndarray or a.dtype.type is not dtype:
                 return self._fallback()(n, inputs, outputs, tangents, state, params)
             shape = a.shape
-            try:
-                pointer = _addressof(_from_buffer(a))
-            except (TypeError, ValueError):  # read-only, empty, or not C-contiguous
-                pointer = _pointer_of_unusual(a, a is inputs)
+            if not a.size:
+                pointer = _EMPTY_ADDRESS
+            else:
+                try:
+                    pointer = _addressof(_from_buffer(a))
+                except (TypeError, ValueError):  # read-only or not C-contiguous
+                    pointer = _pointer_of_unusual(a, a is inputs)
             if pointer is None or len(shape) != ndim or pointer % itemsize:  # (misaligned)
                 return self._fallback()(n, inputs, outputs, tangents, state, params)
             args.append(pointer)

@@ -18,12 +18,11 @@ take one float slot per lane, side by side.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from ..errors import FaustResourceError
-from ..signals.analysis import AUDIO, collect, delay_bound, infer_kinds, infer_rates
+from ..signals.analysis import AUDIO, collect, delay_bound, infer_kinds, infer_rates, ring_size
 from ..signals.nodes import FLOAT_KIND, INT_KIND, ParamSpec, Sig, TableSpec, format_sig
 from ..signals.packs import is_pack
 from ..limits import max_delay_samples
@@ -56,7 +55,7 @@ class Assign:
     target: Value
     op: str  # a primitive or pack op name, or 'input', 'param', 'first'
     operands: Tuple[Value, ...] = ()
-    attr: object = None  # channel / parameter index / lane
+    attr: object = None  # channel / parameter index
 
 
 @dataclass
@@ -269,7 +268,7 @@ class _Planner:
             elif s.op == "fconst":
                 stmts.append(Assign(target, "fconst", (), s.attr[2]))
             else:
-                stmts.append(Assign(target, s.op, tuple(values[id(a)] for a in s.args), s.attr))
+                stmts.append(Assign(target, s.op, tuple(values[id(a)] for a in s.args)))
             line = lines.get(id(s))
             if line is not None:
                 line.source = target
@@ -303,11 +302,8 @@ class _Planner:
             if amount.op == "const":
                 hi = int(amount.value)
             else:
+                # an unbounded amount's bound is the int range: refused by the limit below
                 hi_f = delay_bound(amount)[1]
-                if math.isinf(hi_f):
-                    raise FaustResourceError(
-                        f"cannot bound the delay amount {format_sig(amount)}: faustdiff needs "
-                        f"a maximum to size the delay line (clamp it, e.g. with min(N, ...))")
                 # one sample of slack: the bound comes from float64 interval arithmetic,
                 # a float32 kernel may round the amount up across an integer
                 hi = int(hi_f) + 1
@@ -332,7 +328,7 @@ class _Planner:
                 key = (storage(line.kind), line.max_delay, frozenset(line.amounts))
                 rings.setdefault(key, []).append(line)
         for (kind, max_delay, _), group in rings.items():
-            size = 1 << max(1, max_delay.bit_length())
+            size = ring_size(max_delay)
             stride = sum(width(line.kind) for line in group)
             start = self.slots.take_staggered(kind, size * stride)
             for line in group:

@@ -79,7 +79,7 @@ class _Renderer:
             return f"{t.name} = {self.literal(a.attr, t.kind)}"
         if a.op == "first":
             return f"{t.name} = np.int32(1 if {counter} == 0 else 0)"
-        if is_pack(t.kind) or a.op == "plane":
+        if is_pack(t.kind):
             return f"{t.name} = {self.pack_op(a)}"
         wanted = self.operand_kinds(a.op, a.operands, t.kind)
         exprs = [self.cast(v, k) for v, k in zip(a.operands, wanted)]
@@ -90,9 +90,6 @@ class _Renderer:
     # its lanes as one LLVM vector.
     def pack_op(self, a: Assign) -> str:
         t, ops = a.target, a.operands
-        if a.op == "plane":
-            position = ops[0].kind.position(a.attr)
-            return self.literal(0.0, FLOAT_KIND) if position is None else f"{ops[0].name}[{position}]"
         if a.op == "pseed":
             return self.tuple_of([self.literal(1.0, FLOAT_KIND)])
         if a.op == "pzero":

@@ -59,7 +59,11 @@ def differentiate(outputs: Sequence[Sig], params: Sequence[ParamSpec],
                   smooth: bool = False) -> List[List[Tangent]]:
     """tangents[k][o]: the derivative of outputs[o] with respect to params[k], a float
     signal (None when zero): the lanes of `differentiate_packed`."""
-    packs = differentiate_packed(outputs, params, smooth)
+    return unpack(differentiate_packed(outputs, params, smooth), params)
+
+
+def unpack(packs: Sequence[Tangent], params: Sequence[ParamSpec]) -> List[List[Tangent]]:
+    """The lanes of the packs of `differentiate_packed`, one float graph per parameter."""
     order, _ = collect([p for p in packs if p is not None])
     return [_Lane(k, p.label).run(order, packs) for k, p in enumerate(params)]
 

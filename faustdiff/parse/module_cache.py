@@ -12,10 +12,9 @@ import hashlib
 import os
 import pickle
 import sys
-import tempfile
 
 from .. import __version__
-from ..cachedir import writable_subdir
+from ..cachedir import writable_subdir, write_atomic
 from . import ast
 from .parser import parse_string
 
@@ -36,10 +35,7 @@ def parse_bytes_cached(data: bytes, path: str) -> ast.Module:
     module = parse_string(data.decode("utf-8", errors="replace"), path)
     if target is not None:
         try:
-            fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".tmp")
-            with os.fdopen(fd, "wb") as f:
-                pickle.dump(module, f, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(tmp, target)
+            write_atomic(target, pickle.dumps(module, protocol=pickle.HIGHEST_PROTOCOL))
         except (OSError, pickle.PicklingError, RecursionError):
             pass
     return module

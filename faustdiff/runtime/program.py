@@ -19,10 +19,11 @@ from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ..cachedir import builtin_value
 from ..codegen.cache import load_kernel
 from ..codegen.plan import plan_kernel
 from ..codegen.python_source import render_source
-from ..diff.tangents import differentiate, differentiate_packed
+from ..diff.tangents import differentiate_packed, unpack
 from ..errors import FaustRuntimeError
 from ..signals.nodes import ParamSpec
 from ..signals.propagate import Propagated
@@ -58,7 +59,7 @@ class KernelLayout:
     @classmethod
     def of_plan(cls, plan) -> "KernelLayout":
         def values(t):  # builtin numbers only: the program cache stores nothing else
-            return tuple(v.item() if isinstance(v, np.generic) else v for v in t.spec.values)
+            return tuple(builtin_value(v) for v in t.spec.values)
 
         return cls(int(plan.float_state_size), int(plan.int_state_size), bool(plan.table_inits),
                    tuple((str(t.kind), int(t.offset), int(t.size), values(t))
@@ -118,6 +119,7 @@ class Program:
         self.metadata = tuple(metadata)
         self.filename = filename
         self._kernels: Dict[str, _Kernel] = {}
+        self._packs: Dict[bool, List] = {}
         self._tangents: Dict[bool, List[List]] = {}
         # the program cache's entry, when there is one: kernels it holds, and where new
         # kernels are added (see program_cache.ProgramEntry)
@@ -173,9 +175,19 @@ class Program:
     def tangents_of(self, smooth: bool = False) -> List[List]:
         """The tangent signals, exact (default) or with smooth straight-through estimates."""
         if smooth not in self._tangents:
-            self._tangents[smooth] = differentiate(
-                self.output_signals, [s for s in self._specs if s.diff], smooth=smooth)
+            self._tangents[smooth] = unpack(self._packs_of(smooth), self._diff_specs())
         return self._tangents[smooth]
+
+    def _packs_of(self, smooth: bool) -> List:
+        """The tangent pack of each output: what the jvp kernel computes, and what
+        `tangents_of` reads lane by lane."""
+        if smooth not in self._packs:
+            self._packs[smooth] = differentiate_packed(self.output_signals, self._diff_specs(),
+                                                       smooth)
+        return self._packs[smooth]
+
+    def _diff_specs(self) -> List[ParamSpec]:
+        return [s for s in self._specs if s.diff]
 
     # ----------------------------------------------------------------- kernels
     def _kernel(self, with_tangents: bool, smooth: bool = False) -> _Kernel:
@@ -187,8 +199,7 @@ class Program:
                 source, layout = cached
             else:
                 outputs = self.output_signals
-                packs = differentiate_packed(
-                    outputs, [s for s in self._specs if s.diff], smooth) if with_tangents else []
+                packs = self._packs_of(smooth) if with_tangents else []
                 plan = plan_kernel(outputs, packs, self._specs)
                 source, layout = render_source(plan, self.precision), KernelLayout.of_plan(plan)
                 if self._entry is not None:
@@ -314,7 +325,7 @@ class Program:
                 state = kernel.fresh_state()
                 kernel.compute(length, xi, outputs[i], tangents[i], state, pv)
 
-        count = min(workers or _usable_cores(), len(items))
+        count = min(workers or usable_cores(), len(items))
         if count <= 1:
             run(range(len(items)))
         else:
@@ -342,7 +353,8 @@ def _touched(shape) -> np.ndarray:
     return array
 
 
-def _usable_cores() -> int:
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity), at least one."""
     if hasattr(os, "sched_getaffinity"):
         return max(1, len(os.sched_getaffinity(0)))
     return os.cpu_count() or 1

@@ -33,15 +33,13 @@ import hashlib
 import os
 import pickle
 import sys
-import tempfile
 import threading
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
-import numpy as np
 
 from .. import __version__
-from ..cachedir import writable_subdir
+from ..cachedir import builtin_value, load_builtins, writable_subdir, write_atomic
 from ..errors import FaustDiffError, FaustRuntimeError, Span
 from .program import KernelLayout, Param, Program
 
@@ -167,7 +165,7 @@ def _describe(graph, metadata, recording) -> dict:
         "format": FORMAT,
         "num_inputs": graph.num_inputs,
         "num_outputs": len(graph.outputs),
-        "params": [tuple(_builtin(v) for v in (s.label, s.path, s.init, s.min, s.max, s.step,
+        "params": [tuple(builtin_value(v) for v in (s.label, s.path, s.init, s.min, s.max, s.step,
                                                s.diff, s.kind))
                    + (tuple((str(k), str(v)) for k, v in s.metadata),) for s in graph.params],
         "metadata": tuple((str(k), str(v)) for k, v in metadata),
@@ -176,12 +174,6 @@ def _describe(graph, metadata, recording) -> dict:
         "files": sorted(recording.files.items()),
         "kernels": {},
     }
-
-
-def _builtin(value):
-    """`value` as a builtin Python value (a numpy scalar would make the entry unreadable
-    by `_SafeUnpickler`), keeping ints ints and floats floats: they print differently."""
-    return value.item() if isinstance(value, np.generic) else value
 
 
 def _same_dependencies(a: dict, b: dict) -> bool:
@@ -220,17 +212,9 @@ def _usable_entry(path: Path) -> Optional[ProgramEntry]:
         return None
 
 
-class _SafeUnpickler(pickle.Unpickler):
-    """Entries hold only builtin values: refuse anything that names a class."""
-
-    def find_class(self, module, name):
-        raise pickle.UnpicklingError(f"unexpected {module}.{name} in a program cache entry")
-
-
 def _read(path: Path) -> Optional[dict]:
     try:
-        with open(path, "rb") as f:
-            data = _SafeUnpickler(f).load()
+        data = load_builtins(path)
     except FileNotFoundError:
         return None
     except Exception:  # truncated, foreign or from another format: ignored, then rewritten
@@ -242,14 +226,7 @@ def _read(path: Path) -> Optional[dict]:
 
 def _write(path: Path, data: dict) -> None:
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                pickle.dump(data, f, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(tmp, path)
-        except BaseException:
-            os.unlink(tmp)
-            raise
+        write_atomic(path, pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL))
     except (OSError, pickle.PicklingError):
         pass  # no entry: the next process compiles again
 

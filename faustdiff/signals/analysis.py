@@ -10,7 +10,7 @@ import math
 from typing import Dict, Iterable, List, Sequence, Tuple
 
 from .nodes import FLOAT_KIND, INT_KIND, RecGroup, Sig, leaf_kind
-from .packs import PACK_OPS, is_pack, pack_kind
+from .packs import PACK_OPS, is_pack
 from .primitives import PRIMITIVES, UNBOUNDED, Interval, _iv_int
 
 CONST, CONTROL, AUDIO = 0, 1, 2
@@ -140,8 +140,8 @@ def infer_kinds(order: Sequence[Sig]) -> Dict[int, str]:
             if is_pack(s.attr.kind):
                 return s.attr.kind
             return INT_KIND if (s.attr.kind, kinds[1]) == (INT_KIND, INT_KIND) else FLOAT_KIND
-        if s.op in PACK_OPS or s.op == "plane":
-            return pack_kind(s, kinds)
+        if s.op in PACK_OPS:
+            return s.attr
         return PRIMITIVES[s.op].result(tuple(kinds))
 
     return _fixpoint(order, leaf, combine, INT_KIND)
@@ -195,6 +195,8 @@ def interval_of(s: Sig, memo: Dict[int, Interval] = None) -> Interval:
     Recursions are unbounded unless an enclosing min/max/int clamps them."""
     if memo is None:
         memo = {}
+    if id(s) in memo:
+        return memo[id(s)]
     # a recref's interval is unbounded: what its body computes does not matter here
     order, _ = collect([s], follow_recursion=False)
     for n in order:
@@ -238,6 +240,12 @@ def kind_of(s: Sig) -> str:
     """The kind of one signal (a detached graph such as a table's init signal)."""
     order, _ = collect([s])
     return infer_kinds(order)[id(s)]
+
+
+def ring_size(max_delay: int) -> int:
+    """The size of a ring buffer for delays of up to `max_delay` samples: the power of
+    two above it (at least 2), as the real compiler sizes its delay lines."""
+    return 1 << max(1, max_delay.bit_length())
 
 
 def delay_bound(amount: Sig) -> Interval:

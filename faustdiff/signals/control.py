@@ -46,12 +46,11 @@ Faust source) sees plain signals only.
 """
 from __future__ import annotations
 
-import math
 from functools import reduce
 from typing import Dict, FrozenSet, Optional, Sequence, Tuple
 
 from ..errors import FaustEvaluationError
-from .analysis import AUDIO, collect, collect_with_tables, delay_bound, infer_rates
+from .analysis import AUDIO, collect, collect_with_tables, delay_bound, infer_rates, ring_size
 from .nodes import (RecGroup, Sig, TableSpec, _attr_key, const_float, const_int, delay, node,
                     rdtable, recref, rwtable)
 from .primitives import Primitive, _register, apply
@@ -183,14 +182,6 @@ def _line_read(s: Sig) -> Tuple[Sig, int, Optional[Sig]]:
         else:
             amount = a
         s = x
-
-
-def _pow2_above(n: int) -> int:
-    """The real compiler's ring buffer size for a maximum delay of n - 1."""
-    size = 2
-    while size < n:
-        size *= 2
-    return size
 
 
 class _Lowering:
@@ -349,8 +340,6 @@ class _Lowering:
         if self.condition_of(base) == TRUE:
             return None
         top = self.max_delay.get(id(base), 0)
-        if not math.isfinite(top):
-            return None     # an unbounded delay: left for the scheduler to refuse
         if id(base) not in self.lines:
             owner = self.body_of.get(id(base))
             if owner is not None:
@@ -393,7 +382,7 @@ class _Line:
         self.max_delay = max_delay
         self.owner = owner      # (lowered group, index) when base is a recursion's body
         self.ring = max_delay >= COPY_LIMIT
-        self.size = _pow2_above(max_delay + 1)
+        self.size = ring_size(max_delay)
         self.state: Optional[RecGroup] = None     # registers S2.. (S1.. without owner), or z
         self._condition: Optional[Sig] = None
 
@@ -532,12 +521,15 @@ def lower_controls(outputs: Sequence[Sig], conditions: bool = True) -> Tuple[Sig
     # a control node may be in a table's contents only: lowered with them (`spec`)
     if not any(s.op == "control" for s in collect_with_tables(outputs)):
         return tuple(outputs)
-    outputs = share_recursions(outputs)
-    order, groups = collect(outputs)
     if conditions:
+        outputs = share_recursions(outputs)
+        order, groups = collect(outputs)
         found = annotate(order, outputs, [b for g in groups for b in g.bodies])
     else:
-        found = ({id(s): TRUE for s in order}, {id(s): TRUE for s in order})
+        # every condition TRUE (the default of a node absent from the tables); equal
+        # recursions need not be shared, sharing only matters to the conditions
+        order, groups = collect(outputs)
+        found = ({}, {})
     lowering = _Lowering(order, groups, found)
     lowering.run(order)
     return tuple(lowering.get(o) for o in outputs)

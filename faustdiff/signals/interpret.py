@@ -9,7 +9,7 @@ from typing import Dict, Mapping, Optional, Sequence
 import numpy as np
 
 from .analysis import collect, infer_kinds
-from .nodes import FLOAT_KIND, INT_KIND, ParamSpec, Sig, wrap_int32
+from .nodes import INT_KIND, ParamSpec, Sig, wrap_int32
 from .primitives import evaluate, faust_int
 
 

@@ -23,7 +23,7 @@ Ops (see `primitives.py` for the meaning of each primitive op):
   rwtable args=(write index, value, read index)  attr=TableSpec: each sample writes
           value at the write index, then reads the read index (each node owns its table)
   <prim>  args=operands           any primitive of primitives.PRIMITIVES ('+', 'sin', ...)
-  pseed, pzero, pscale, padd, pexpand, pselect2, pselect3, plane: tangent packs (packs.py)
+  pseed, pzero, pscale, pscale0, padd, pexpand, pselect2, pselect3: tangent packs (packs.py)
 """
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ derivative (sqrt at 0) cannot turn a parameter the signal does not depend on int
 Where packs of different lanes meet, the missing lanes are inserted as exact zeros
 (`pexpand`), which an addition leaves unchanged.
 
-Ops (every attr is the result's `Pack`, but for `plane`):
+Ops (every attr is the result's `Pack`):
   pseed    no args            the tangent of a parameter: 1 in its one lane
   pzero    no args            zeros
   pscale   args=(c, A)        c·A, c a scalar float signal
@@ -18,7 +18,6 @@ Ops (every attr is the result's `Pack`, but for `plane`):
   pexpand  args=(A,)          A with zero lanes inserted up to the result's lanes
   pselect2 args=(s, A, B)     select2 of whole packs (same lanes)
   pselect3 args=(s, A, B, C)  select3 of whole packs
-  plane    args=(A,) attr=k   lane k of A, a float (0 when A has no lane k)
 Delays, recursions (`RecGroup.lanes`) and read-write tables (`TableSpec.kind`) carry
 packs as they carry floats.
 """
@@ -27,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional, Sequence, Tuple
 
-from .nodes import FLOAT_KIND, Sig, node
+from .nodes import Sig, node
 
 
 @dataclass(frozen=True)
@@ -105,13 +104,3 @@ def pselect(selector: Sig, branches: Sequence[Optional[Sig]]) -> Sig:
     whole = tuple(pzero(pack) if b is None else expand(b, pack) for b in branches)
     return node("pselect2" if len(branches) == 2 else "pselect3", (selector,) + whole, pack)
 
-
-def plane(a: Sig, lane: int) -> Sig:
-    return node("plane", (a,), lane)
-
-
-def pack_kind(s: Sig, arg_kinds) -> object:
-    """The kind of a pack op's result (for analysis.infer_kinds)."""
-    if s.op == "plane":
-        return FLOAT_KIND
-    return s.attr

@@ -17,7 +17,7 @@ from ..limits import max_table_size
 from . import control, foreign
 from .labels import split_label
 from .analysis import collect, interval_of, kind_of
-from .nodes import (FLOAT_KIND, INT_KIND, ParamSpec, RecGroup, Sig, TableSpec, const, const_float,
+from .nodes import (FLOAT_KIND, INT_KIND, ParamSpec, RecGroup, Sig, TableSpec, const_float,
                     const_int, delay, fconst, first_sample, input_sig, param_sig, rdtable, recref,
                     rwtable)
 from .primitives import apply
