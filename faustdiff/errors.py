@@ -93,6 +93,9 @@ class FaustArityError(FaustDiffError):
 
 
 class FaustTypeError(FaustDiffError):
+    """A value of the wrong kind: a string, environment or function where a block diagram is
+    needed, '.' on something that is not an environment, arguments given to a number."""
+
     kind = "type error"
 
 

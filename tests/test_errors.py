@@ -187,7 +187,7 @@ def test_corpus_covers_every_kind_of_error():
     assert len(CASES) >= 30
     kinds = {c.error for c in CASES}
     assert {"FaustSyntaxError", "FaustNameError", "FaustArityError", "FaustImportError",
-            "FaustEvaluationError", "FaustResourceError"} <= kinds
+            "FaustEvaluationError", "FaustResourceError", "FaustTypeError"} <= kinds
     for case in CASES:
         assert hasattr(errors, case.error), f"{case.path.name}: no error class {case.error}"
         assert set(case.xfail) <= set(ASPECTS), f"{case.path.name}: unknown xfail aspect"

@@ -9,7 +9,7 @@ import pytest
 
 from faustdiff import boxes as B
 from faustdiff.errors import (FaustArityError, FaustEvaluationError, FaustImportError,
-                              FaustNameError)
+                              FaustNameError, FaustTypeError)
 from faustdiff.evaluate import EvaluatedProgram, evaluate, evaluate_file, evaluate_string
 from faustdiff.parse import ast, parse_string
 
@@ -412,9 +412,9 @@ def test_environment_access_and_redefinition():
 def test_environment_errors():
     with pytest.raises(FaustNameError, match="undefined symbol 'c'"):
         ev("e = environment { a = 1; }; process = e.c;")
-    with pytest.raises(FaustEvaluationError, match="environment"):
+    with pytest.raises(FaustTypeError, match="environment"):
         ev("e = environment { a = 1; }; process = e;")
-    with pytest.raises(FaustEvaluationError, match="needs an environment"):
+    with pytest.raises(FaustTypeError, match="needs an environment"):
         ev("process = (3).x;")
 
 
@@ -555,7 +555,7 @@ def test_non_constant_par_count():
     assert "widget" in info.value.message
     with pytest.raises(FaustEvaluationError, match="sample rate"):
         ev("process = par(i, fconstant(int fSamplingFreq, <math.h>), _);")
-    with pytest.raises(FaustEvaluationError, match="inputs"):
+    with pytest.raises(FaustTypeError, match="1 input and 1 output"):
         ev("process = par(i, _, _);")
 
 

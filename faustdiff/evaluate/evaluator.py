@@ -15,7 +15,7 @@ from typing import Dict, List, Optional, Sequence
 
 from .. import boxes as B
 from ..errors import (FaustArityError, FaustEvaluationError, FaustNameError, FaustResourceError,
-                      Span)
+                      FaustTypeError, Span)
 from ..limits import limit
 from ..parse import ast
 from . import imports, labels, modulation
@@ -209,7 +209,7 @@ class Evaluator:
         if t is Component:
             return self.as_box(self._component_value(value), span)
         hint = "access one of its definitions with '.', e.g. lib.name" if t is EnvValue else ""
-        raise FaustEvaluationError(f"{describe(value)} is used as a block diagram", span,
+        raise FaustTypeError(f"{describe(value)} is used as a block diagram", span,
                                    hint=hint)
 
     def _lift(self, value, span: Span) -> B.Box:
@@ -288,7 +288,7 @@ class Evaluator:
         value = self.eval(expr.env, env)
         if type(value) in (EnvValue, Component, Closure):
             return self.lookup(expr.name, value.env, expr.span, where=describe(value))
-        raise FaustEvaluationError(
+        raise FaustTypeError(
             f"'.{expr.name}' needs an environment on its left, but {describe(value)} has none",
             expr.span)
 
@@ -310,7 +310,7 @@ class Evaluator:
     def _environment(self, expr: ast.EnvironmentExpr, env: Env):
         layer = Env(env, label="environment")
         self._add_statements(layer.entries, expr.defs, expr.span.file, set())
-        return EnvValue(layer, "environment")
+        return EnvValue(layer, "")      # described as "an environment"
 
     def _library(self, expr: ast.LibraryExpr, env: Env):
         return EnvValue(self.library_env(expr.path, expr.span), expr.path)
@@ -330,7 +330,7 @@ class Evaluator:
         if t is Closure:
             return Closure(value.params, value.body, value.env.copy_replacing(groups, env),
                            value.name)
-        raise FaustEvaluationError(
+        raise FaustTypeError(
             f"[...] redefines definitions of an environment, but {describe(value)} is not one",
             expr.span)
 
@@ -428,7 +428,7 @@ class Evaluator:
             elif isinstance(fn, B.Box) or t is LazyComposition:
                 return self._apply_box(self.as_box(fn, span), args[i:], span)
             else:
-                raise FaustEvaluationError(f"{describe(fn)} can't be applied to arguments", span,
+                raise FaustTypeError(f"{describe(fn)} can't be applied to arguments", span,
                                            hint="only functions and block diagrams can")
         return fn
 
@@ -520,7 +520,7 @@ class Evaluator:
                 if ins != outs:
                     raise FaustArityError(
                         f"seq({expr.var}, n, body) needs a body with as many inputs as outputs, "
-                        f"but it has {ins} inputs and {outs} outputs", span)
+                        f"but it is {describe(self.as_box(body(0), span))}", span)
                 if outs > 0:
                     return bus(outs, span)
             return B.BRoute(0, 0, (), span)
@@ -600,9 +600,9 @@ class Evaluator:
                 circuit = self.as_box(self.eval(circuit_expr, env), circuit_expr.span)
             ins, outs = circuit.arity()
             if ins > 2 or outs != 1:
-                raise FaustEvaluationError(
+                raise FaustArityError(
                     f"a modulation circuit needs at most 2 inputs and exactly 1 output, but "
-                    f"the one for '{label}' has {ins} inputs and {outs} outputs",
+                    f"the one for '{label}' is {describe(circuit)}",
                     getattr(circuit_expr, "span", expr.span))
             body = self.as_box(value, expr.span)
             slot = Slot() if ins == 2 else None

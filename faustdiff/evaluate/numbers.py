@@ -15,11 +15,11 @@ import math
 from typing import Optional, Union
 
 from .. import boxes as B
-from ..errors import FaustDiffError, FaustEvaluationError, Span
+from ..errors import FaustDiffError, FaustEvaluationError, FaustTypeError, Span
 from ..signals import nodes, primitives
 from ..signals.constant import box_constant
 from ..signals.refusals import constant_refusal
-from .values import PatternVar, Slot
+from .values import PatternVar, Slot, describe
 
 Number = Union[int, float]
 
@@ -140,15 +140,15 @@ class Numbers:
         return result
 
     def require(self, box: B.Box, what: str, span: Span) -> Number:
-        """The number `box` denotes; a FaustEvaluationError about `what` when it has none."""
+        """The number `box` denotes. A FaustTypeError about `what` when `box` is not a single
+        output, a FaustEvaluationError when its value depends on something only known at run
+        time (a slider, an input)."""
         t = type(box)
         if t is B.BInt or t is B.BReal:
             return box.value
-        ins, outs = box.arity()
-        if (ins, outs) != (0, 1):
-            raise FaustEvaluationError(
-                f"{what} must be a compile-time number, but it is a block diagram with "
-                f"{ins} inputs and {outs} outputs", span)
+        if box.arity() != (0, 1):
+            raise FaustTypeError(
+                f"{what} must be a compile-time number, but it is {describe(box)}", span)
         reason = self.not_foldable_reason(box)
         if reason is not None:
             raise FaustEvaluationError(

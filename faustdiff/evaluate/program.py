@@ -64,7 +64,8 @@ def _evaluate(module: ast.Module, import_dirs, precision) -> EvaluatedProgram:
             "the program has no 'process' definition", Span(module.file, 1, 1),
             hint="a Faust program defines the block diagram it computes as process = ...;")
     span = group.defs[0].span
-    box = ev.as_box(ev.lookup("process", layer, span), span)
+    # a process that is not a block diagram is reported at its body (process = fx;)
+    box = ev.as_box(ev.lookup("process", layer, span), getattr(group.defs[0].body, "span", span))
     box.arity()
     metadata = tuple((st.key, st.value) for st in module.statements
                      if type(st) is ast.Declare and not st.target)

@@ -120,11 +120,16 @@ class LazyComposition:
 FUNCTION_TYPES = (Closure, RuleSet, PartialMatch)
 
 
+def counted(n: int, noun: str) -> str:
+    """'1 input', '2 inputs': a count for an error message."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def describe(value) -> str:
     """A few words naming what kind of value this is, for error messages."""
     if isinstance(value, B.Box):
         ins, outs = value.arity()
-        return f"a block diagram with {ins} inputs and {outs} outputs"
+        return f"a block diagram with {counted(ins, 'input')} and {counted(outs, 'output')}"
     if isinstance(value, Closure):
         return f"the function '{value.name}'" if value.name else "a function"
     if isinstance(value, (RuleSet, PartialMatch)):
