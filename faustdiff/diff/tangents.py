@@ -3,7 +3,9 @@
 For every signal s, `differentiate_packed` builds one tangent pack: ds/dp for every
 parameter p marked `[diff:1]` that s depends on, one lane each (`signals/packs.py`).
 Packs go through the same scheduler as the primal, and the kernels compute each pack
-operation on all its lanes at once, as one vector. `differentiate` reads the lanes back
+operation on all its lanes at once, as one vector. Before that, `chains.py` reorders
+their sums so that the tangents of a recursion wait on as few operations per sample as
+the primal does. `differentiate` reads the lanes back
 out as ordinary float signals, one graph per parameter (for the derivative program
 written as Faust, and for inspection). A zero tangent is `None` and is pruned
 symbolically: most of a program does not depend on a given parameter.
@@ -41,18 +43,22 @@ from ..signals.nodes import (FLOAT_KIND, INT_KIND, ParamSpec, RecGroup, Sig, Tab
                              const_float, const_int, delay, rdtable, recref, rwtable)
 from ..signals.packs import PACK_OPS, Pack, expand, pack_of, padd, pscale, pseed, pselect, pzero
 from ..signals.primitives import PRIMITIVES, apply
+from .chains import shorten_chains
 
 Tangent = Optional[Sig]
 
 
 def differentiate_packed(outputs: Sequence[Sig], params: Sequence[ParamSpec],
-                         smooth: bool = False) -> List[Tangent]:
+                         smooth: bool = False, shorten: bool = True) -> List[Tangent]:
     """packs[o]: the derivatives of outputs[o], lane k for params[k] (None: all zero);
-    `smooth` takes table indices and int delay amounts straight through their int casts."""
+    `smooth` takes table indices and int delay amounts straight through their int casts;
+    `shorten` reorders the sums for speed (`chains.py`; False: as the chain rule writes
+    them)."""
     order, _ = collect(outputs)
     kinds = infer_kinds(order)
     depends = param_dependence(order, params)
-    return _Differentiator(order, kinds, depends, params, smooth).run(outputs)
+    packs = _Differentiator(order, kinds, depends, params, smooth).run(outputs)
+    return shorten_chains(packs) if shorten else packs
 
 
 def differentiate(outputs: Sequence[Sig], params: Sequence[ParamSpec],

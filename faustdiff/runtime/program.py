@@ -27,6 +27,7 @@ from ..diff.tangents import differentiate_packed, unpack
 from ..errors import FaustRuntimeError
 from ..signals.nodes import ParamSpec
 from ..signals.propagate import Propagated
+from .buffers import OutputBuffers
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,17 @@ class _Kernel:
         self.compute = load_kernel(source, precision)
         self.float_dtype = np.float32 if precision == "single" else np.float64
         self.state = None
+        self.buffers = OutputBuffers()
+
+    def arrays(self, leading: Tuple[int, ...], m: int, num_outputs: int, n: int):
+        """Output and tangent arrays of shapes leading + (num_outputs, n) and
+        leading + (m, num_outputs, n) for a call: reused ones when the caller has let go
+        of earlier results. The kernel writes the same elements on every call and an
+        array only ever serves one role of one kernel, so the tangents it never writes
+        (an output that does not depend on a parameter) stay zero."""
+        outputs = self.buffers.take("outputs", leading + (num_outputs, n))
+        tangents = self.buffers.take("tangents", leading + (m, num_outputs, n if m else 0))
+        return outputs, tangents
 
     def reset(self):
         self.state = self.fresh_state()
@@ -258,8 +270,7 @@ class Program:
         if reset or kernel.state is None:
             kernel.reset()
         m = len(self.diff_params) if with_tangents else 0
-        outputs = np.zeros((self.num_outputs, n), dtype=np.float64)
-        tangents = np.zeros((m, self.num_outputs, n if m else 0), dtype=np.float64)
+        outputs, tangents = kernel.arrays((), m, self.num_outputs, n)
         kernel.compute(n, inputs, outputs, tangents, kernel.state, pvalues)
         return outputs, tangents
 
@@ -313,11 +324,10 @@ class Program:
         if any(item[1] != length for item in prepared):
             raise FaustRuntimeError("every item of a batch must have the same length")
         m = len(self.diff_params) if with_tangents else 0
-        # Touched here, before the workers start: fresh pages fault in on first write,
+        # Mapped here, before the workers start: fresh pages fault in on first write,
         # and page faults taken by two threads at once serialise in the kernel (a batch
         # of short biquad renders ran no faster on two cores than on one)
-        outputs = _touched((len(items), self.num_outputs, length))
-        tangents = _touched((len(items), m, self.num_outputs, length if m else 0))
+        outputs, tangents = kernel.arrays((len(items),), m, self.num_outputs, length)
 
         def run(chunk):
             for i in chunk:
@@ -344,13 +354,6 @@ class Program:
 # ----------------------------------------------------------------- batch workers
 _POOLS: Dict[int, ThreadPoolExecutor] = {}
 _POOLS_LOCK = threading.Lock()
-
-
-def _touched(shape) -> np.ndarray:
-    """Zeros whose pages are already mapped (np.zeros maps them lazily)."""
-    array = np.empty(shape, dtype=np.float64)
-    array.fill(0.0)
-    return array
 
 
 def usable_cores() -> int:

@@ -1,0 +1,222 @@
+"""Shorter dependency chains in a tangent pack graph.
+
+In a recursive filter the primal runs at the speed of its feedback loop: each sample
+waits for the previous one through a few multiplies and adds. The tangents of that loop
+are a loop of their own, and as the chain rule writes them they are longer than the
+primal's: the tangent of `x - (a*y' + b*y'')` is `-1 * ((a*dy' + da*y') + (b*dy'' +
+db*y''))`, where `dy'` (the tangent state) goes through a multiply, three adds and the
+negation before it is the next `dy'`. Everything else in that sum is known earlier. The
+tangents need not be computed in the primal's order (nothing compares them bit for bit
+with another compiler), so before scheduling, this pass rewrites them:
+
+- the terms of a sum (a tree of `padd` nodes nothing else reads) are added in the order
+  they are ready: terms fed by a tangent recursion's state, through the longest chain,
+  last; the others as a balanced tree (by depth, then in the order of the source). The tangent above becomes
+  `((-da*y' + -b*dy'') + -db*y'') + -a*dy'`: one multiply and one add on the loop;
+- a negation (`pscale(-1, A)`) is pushed into the sums and scalings of A, where it
+  becomes the sign of a coefficient (computed once per call when that coefficient is);
+- a scaling of a scaling (`c·(d·A)`) is one scaling by `c·d`.
+
+Only nodes read once are restructured, so no work is duplicated. The rewritten values
+equal the chain rule's up to rounding (a few ulps of each sum).
+"""
+from __future__ import annotations
+
+import heapq
+import math
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from ..signals.analysis import AUDIO, CONST, CONTROL, collect
+from ..signals.nodes import FLOAT_KIND, Sig, const_float, delay, node, rwtable
+from ..signals.packs import PACK_OPS, expand, pack_of, padd, pscale
+from ..signals.primitives import apply, static_kind
+
+# Latencies (cycles) of the vector operations a pack op becomes, for ordering only.
+_LATENCY = {"pscale": 4, "pscale0": 5, "padd": 3, "pexpand": 1, "pselect2": 1,
+            "pselect3": 2, "rwtable": 5}
+_NEVER = -math.inf  # the latency of what no tangent state feeds in this sample
+
+
+def shorten_chains(packs: Sequence[Optional[Sig]]) -> List[Optional[Sig]]:
+    """`packs` with their sums reassociated, negations and nested scalings folded; the
+    tangent recursion groups they read get rewritten bodies."""
+    roots = [p for p in packs if p is not None]
+    if not roots:
+        return list(packs)
+    order, groups = collect(roots)
+    pack_groups = [g for g in groups if g.lanes is not None]
+    uses: Dict[int, int] = {}
+    for s in order:
+        for a in s.args:
+            uses[id(a)] = uses.get(id(a), 0) + 1
+    for s in roots + [b for g in pack_groups for b in g.bodies if b is not None]:
+        uses[id(s)] = uses.get(id(s), 0) + 1
+    rewriter = _Rewriter(uses)
+    for s in order:
+        rewriter.visit(s)
+    for g in pack_groups:
+        g.bodies = tuple(None if b is None else rewriter.get(b) for b in g.bodies)
+    return [None if p is None else rewriter.get(p) for p in packs]
+
+
+def _is_pack_node(s: Sig) -> bool:
+    if s.op in PACK_OPS:
+        return True
+    if s.op == "recref":
+        return s.attr[0].lanes is not None
+    if s.op == "delay":
+        return _is_pack_node(s.args[0])
+    if s.op == "rwtable":
+        return _is_pack_node(s.args[1])
+    return False
+
+
+def _is_minus_one(c: Sig) -> bool:
+    return c.op == "const" and c.value == -1
+
+
+class _Rewriter:
+    def __init__(self, uses: Dict[int, int]):
+        self.uses = uses
+        self.new: Dict[int, Sig] = {}
+        # facts about rewritten nodes, by id: read once (safe to restructure), latency
+        self.single: Dict[int, bool] = {}
+        self.ready: Dict[int, Tuple[float, float]] = {}
+        self.rates: Dict[int, int] = {}
+        # the sums that are only the operand of another sum: flattened into their root
+        self.inner_sum = set()
+
+    def get(self, s: Sig) -> Sig:
+        return self.new.get(id(s), s)
+
+    # ------------------------------------------------------------------ bookkeeping
+    def _made(self, s: Sig, single: bool) -> Sig:
+        self.single.setdefault(id(s), single)
+        if id(s) not in self.ready:
+            self.ready[id(s)] = self._latency(s)
+        return s
+
+    def rate(self, s: Sig) -> int:
+        """CONST, CONTROL or AUDIO (the rules of `analysis.infer_rates`), for the nodes of
+        the graph (visited arguments first) and those made here from them."""
+        known = self.rates.get(id(s))
+        if known is not None:
+            return known
+        if s.op in ("const", "fconst", "pseed", "pzero"):
+            r = CONST
+        elif s.op == "param":
+            r = CONTROL
+        elif s.op in ("input", "recref", "delay", "first", "rwtable"):
+            r = AUDIO
+        elif s.op == "rdtable":
+            r = max(self.rate(s.args[0]), CONTROL)
+        else:
+            r = max((self.rate(a) for a in s.args), default=CONST)
+        self.rates[id(s)] = r
+        return r
+
+    def _latency(self, s: Sig) -> Tuple[float, float]:
+        """(cycles after the tangent recursions' state is read, _NEVER when it does not
+        depend on it; cycles after any leaf): the order in which a sum adds its terms."""
+        if s.op == "recref":
+            return (0.0 if s.attr[0].lanes is not None else _NEVER, 0.0)
+        if s.op in ("pscale", "pscale0", "rwtable"):
+            inputs = [s.args[1]]
+        elif s.op in ("pselect2", "pselect3"):
+            inputs = s.args[1:]
+        elif s.op in ("padd", "pexpand"):
+            inputs = s.args
+        else:  # pseed, pzero, a delay (read from memory), a primal node
+            return (_NEVER, 0.0)
+        ready = [self.ready.get(id(a), (_NEVER, 0.0)) for a in inputs]
+        step = _LATENCY[s.op]
+        return (max(r[0] for r in ready) + step, max(r[1] for r in ready) + step)
+
+    # ------------------------------------------------------------------ the walk
+    def visit(self, s: Sig) -> None:
+        self.rate(s)
+        if not _is_pack_node(s):
+            return
+        single = self.uses.get(id(s), 0) == 1
+        if s.op == "padd":
+            for a in s.args:
+                if a.op == "padd" and self.uses.get(id(a), 0) == 1:
+                    self.inner_sum.add(id(a))
+        args = tuple(self.get(a) for a in s.args)
+        if id(s) in self.inner_sum:
+            result = s  # rebuilt with the sum it belongs to
+        elif s.op == "padd":
+            result = self._sum(s)
+        elif s.op in ("pscale", "pscale0"):
+            result = self._scale(args[0], args[1], s.op == "pscale0")
+        elif s.op == "delay":
+            result = delay(args[0], args[1])
+        elif s.op == "rwtable":
+            result = rwtable(s.attr, *args)
+        else:
+            result = node(s.op, args, s.attr)
+        self.new[id(s)] = self._made(result, single)
+
+    def _terms(self, s: Sig, out: List[Sig]) -> None:
+        """The operands of the sum s, through the sums read only by it."""
+        for a in s.args:
+            while a.op == "pexpand" and a.args[0].op == "padd" and id(a.args[0]) in self.inner_sum:
+                a = a.args[0]  # widening a sum is widening its terms
+            if a.op == "padd" and id(a) in self.inner_sum:
+                self._terms(a, out)
+            else:
+                out.append(self.get(a))
+
+    def _sum(self, s: Sig) -> Sig:
+        """The terms of s added in the order they are ready (Huffman on readiness)."""
+        terms: List[Sig] = []
+        self._terms(s, terms)
+        heap = [(self.ready.get(id(t), (_NEVER, 0.0)), position, t)
+                for position, t in enumerate(terms)]
+        heapq.heapify(heap)
+        while len(heap) > 1:
+            ready_a, pos_a, a = heapq.heappop(heap)
+            _, pos_b, b = heapq.heappop(heap)
+            total = self._made(padd(a, b), True)
+            heapq.heappush(heap, (self.ready[id(total)], min(pos_a, pos_b), total))
+        return expand(heap[0][2], pack_of(s))
+
+    def _scale(self, coef: Sig, a: Sig, strong_zero: bool) -> Sig:
+        if _is_minus_one(coef) and not strong_zero:
+            return self._negate(a)
+        if not strong_zero and a.op == "pscale" and self.single.get(id(a)) and \
+                self.rate(a) == AUDIO:
+            # (an inner scaling computed once per call stays: fusing would move it into
+            # the loop)
+            return pscale(_product(coef, a.args[0]), a.args[1])
+        return pscale(coef, a, strong_zero)
+
+    def _negate(self, a: Sig) -> Sig:
+        """-a, the sign pushed into the coefficients of a's sums and scalings."""
+        if self.single.get(id(a)):
+            if a.op == "padd":
+                return self._made(padd(self._negate(a.args[0]), self._negate(a.args[1])), True)
+            if a.op in ("pscale", "pscale0"):
+                coef, b = a.args
+                if self.rate(coef) == AUDIO and self.rate(b) < AUDIO:
+                    # c·B with B computed once per call: the sign goes to B, out of the loop
+                    return self._made(pscale(coef, self._negate(b), a.op == "pscale0"), True)
+                return self._made(pscale(_negative(coef), b, a.op == "pscale0"), True)
+            if a.op == "pexpand":
+                return self._made(expand(self._negate(a.args[0]), a.attr), True)
+        if a.op == "pzero":
+            return a
+        return self._made(pscale(const_float(-1.0), a), True)
+
+
+def _negative(c: Sig) -> Sig:
+    """-c as a float signal (exact: a sign flip)."""
+    return apply("*", c, const_float(-1.0))
+
+
+def _product(c: Sig, d: Sig) -> Sig:
+    """c·d as a float signal: an int coefficient is converted first, as the kernel does
+    when it scales a pack by it (an int product could wrap)."""
+    if FLOAT_KIND not in (static_kind(c), static_kind(d)):
+        c = apply("float", c)
+    return apply("*", c, d)
