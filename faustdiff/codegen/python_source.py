@@ -86,14 +86,15 @@ class _Renderer:
         return f"{t.name} = {self.wrap(PRIMITIVES[a.op].emit(exprs, wanted), t.kind)}"
 
     # ------------------------------------------------------------ tangent packs
-    # A pack is a tuple of floats in the source; fd_vscale and fd_vadd compute on all
-    # its lanes as one LLVM vector.
+    # A pack is an LLVM vector in the kernel (runtime_helpers.PackType): made from its
+    # lanes by fd_vmake, read lane by lane with fd_vlane, loaded from and stored to the
+    # state with fd_vload/fd_vstore; fd_vscale and fd_vadd compute on all its lanes.
     def pack_op(self, a: Assign) -> str:
         t, ops = a.target, a.operands
         if a.op == "pseed":
-            return self.tuple_of([self.literal(1.0, FLOAT_KIND)])
+            return self.pack_of([self.literal(1.0, FLOAT_KIND)])
         if a.op == "pzero":
-            return self.tuple_of([self.literal(0.0, FLOAT_KIND)] * t.kind.width)
+            return self.pack_of([self.literal(0.0, FLOAT_KIND)] * t.kind.width)
         if a.op in ("pscale", "pscale0"):
             fn = "fd_vscale" if a.op == "pscale" else "fd_vscale0"
             return f"{fn}({self.cast(ops[0], FLOAT_KIND)}, {ops[1].name})"
@@ -102,16 +103,17 @@ class _Renderer:
         if a.op == "pexpand":
             have = ops[0].kind
             lanes = [self.literal(0.0, FLOAT_KIND) if have.position(k) is None
-                     else f"{ops[0].name}[{have.position(k)}]" for k in t.kind.lanes]
-            return self.tuple_of(lanes)
-        # pselect2 / pselect3: the primitive's select of whole tuples
+                     else f"fd_vlane({ops[0].name}, {have.position(k)})" for k in t.kind.lanes]
+            return self.pack_of(lanes)
+        # pselect2 / pselect3: the primitive's select of whole packs
         selector_kind = INT_KIND if a.op == "pselect2" else ops[0].kind
         return PRIMITIVES[a.op[1:]].emit([self.cast(ops[0], selector_kind)] + [v.name for v in ops[1:]],
                                          [selector_kind] + [t.kind] * (len(ops) - 1))
 
     @staticmethod
-    def tuple_of(items: List[str]) -> str:
-        return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
+    def pack_of(lanes: List[str]) -> str:
+        items = f"({lanes[0]},)" if len(lanes) == 1 else f"({', '.join(lanes)})"
+        return f"fd_vmake({items})"
 
     def buffer(self, kind) -> str:
         return "istate" if kind == INT_KIND else "fstate"
@@ -148,14 +150,12 @@ class _Renderer:
 
     @staticmethod
     def slots_read(at: str, kind) -> str:
-        """A pack from `width` float slots starting at the index `at`."""
-        items = [f"fstate[{at} + {j}]" if j else f"fstate[{at}]" for j in range(kind.width)]
-        return _Renderer.tuple_of(items)
+        """A pack from `width` float slots starting at the index `at` (one vector load)."""
+        return f"fd_vload(fstate, {at}, {kind.width})"
 
     @staticmethod
     def slots_write(at: str, value: Value) -> List[str]:
-        return [f"fstate[{at} + {j}] = {value.name}[{j}]" if j else f"fstate[{at}] = {value.name}[0]"
-                for j in range(value.kind.width)]
+        return [f"fd_vstore(fstate, {at}, {value.name})"]
 
     @staticmethod
     def ring_index(line, position: str) -> str:
@@ -266,7 +266,7 @@ def render_source(plan: KernelPlan, precision: str = "double") -> str:
         tables += r.block(init.block, str(init.table.size), fill, "0")
     main_b = plan.main
     per_sample = [f"outputs[{o}, _i_t] = {v.name}" for o, v in plan.outputs]
-    per_sample += [f"tangents[{k}, {o}, _i_t] = {v.name}[{position}]"
+    per_sample += [f"tangents[{k}, {o}, _i_t] = fd_vlane({v.name}, {position})"
                    for k, o, v, position in plan.tangents]
     main = r.block(main_b, "n", per_sample, "istate[0]") + ["istate[0] = t"]
     text = _template()

@@ -8,7 +8,7 @@ import platform
 import numpy as np
 from llvmlite import ir
 from numba import njit, types
-from numba.extending import intrinsic
+from numba.extending import intrinsic, models, register_model
 
 _JIT = dict(cache=True, error_model="numpy", inline="always", nogil=True)
 
@@ -128,26 +128,93 @@ else:
 
 
 # --- tangent packs -------------------------------------------------------------------
-# A pack (the tangents of one signal for several parameters) is a tuple of floats in the
-# kernel source. These two operations compute on all its lanes as one LLVM vector, which
-# the backend maps to SIMD registers: one multiply port cycle serves every parameter.
-# The tuple <-> vector conversions around each operation cancel out between operations.
-def _vector_of(builder, tup, count, element):
-    vec = ir.Constant(ir.VectorType(element, count), ir.Undefined)
-    for j in range(count):
-        vec = builder.insert_element(vec, builder.extract_value(tup, j), ir.Constant(ir.IntType(32), j))
-    return vec
+# A pack (the tangents of one signal for several parameters) is an LLVM vector in the
+# kernels: a Numba type of its own whose data model is `<count x float>`, so a pack kept
+# from one sample to the next (a recursion's state) stays in one SIMD register, and a
+# pack in a delay line or a table moves with one vector load or store. A tuple would be
+# split into scalars by LLVM and rebuilt, lane by lane, around every vector operation.
+class PackType(types.Type):
+    """A tangent pack in a kernel: `count` lanes of `dtype`."""
+
+    def __init__(self, dtype, count):
+        self.dtype = dtype
+        self.count = count
+        super().__init__(name=f"FaustDiffPack({dtype}, {count})")
 
 
-def _tuple_of(builder, context, vec, tuple_type):
-    out = ir.Constant(context.get_value_type(tuple_type), ir.Undefined)
-    for j in range(tuple_type.count):
-        out = builder.insert_value(out, builder.extract_element(vec, ir.Constant(ir.IntType(32), j)), j)
-    return out
+@register_model(PackType)
+class _PackModel(models.PrimitiveModel):
+    def __init__(self, dmm, fe_type):
+        element = dmm.lookup(fe_type.dtype).get_value_type()
+        super().__init__(dmm, fe_type, ir.VectorType(element, fe_type.count))
 
 
-def _is_pack(t):
-    return isinstance(t, types.UniTuple) and isinstance(t.dtype, types.Float)
+def _i32(j):
+    return ir.Constant(ir.IntType(32), j)
+
+
+def _lanes_pointer(context, builder, array_type, array, at, pack):
+    """The address of element `at` of `array`, as a pointer to a pack."""
+    data = context.make_array(array_type)(context, builder, array).data
+    return builder.bitcast(builder.gep(data, [at]), context.get_value_type(pack).as_pointer())
+
+
+@intrinsic
+def fd_vmake(typingctx, lanes):
+    """The pack of a tuple of floats."""
+    if not (isinstance(lanes, types.UniTuple) and isinstance(lanes.dtype, types.Float)):
+        return None
+    pack = PackType(lanes.dtype, lanes.count)
+
+    def codegen(context, builder, signature, args):
+        vector = ir.Constant(context.get_value_type(pack), ir.Undefined)
+        for j in range(lanes.count):
+            vector = builder.insert_element(vector, builder.extract_value(args[0], j), _i32(j))
+        return vector
+
+    return pack(lanes), codegen
+
+
+@intrinsic
+def fd_vlane(typingctx, pack, j):
+    """Lane j of a pack."""
+    if not (isinstance(pack, PackType) and isinstance(j, types.Integer)):
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.extract_element(args[0], args[1])
+
+    return pack.dtype(pack, j), codegen
+
+
+@intrinsic(prefer_literal=True)
+def fd_vload(typingctx, array, at, width):
+    """The pack of `width` (a literal) elements of `array` from index `at`."""
+    if not (isinstance(array, types.Array) and isinstance(array.dtype, types.Float)
+            and isinstance(width, types.IntegerLiteral)):
+        return None
+    pack = PackType(array.dtype, width.literal_value)
+
+    def codegen(context, builder, signature, args):
+        pointer = _lanes_pointer(context, builder, array, args[0], args[1], pack)
+        return builder.load(pointer, align=array.dtype.bitwidth // 8)
+
+    return pack(array, at, width), codegen
+
+
+@intrinsic
+def fd_vstore(typingctx, array, at, pack):
+    """Store the lanes of `pack` in `array` from index `at`."""
+    if not (isinstance(array, types.Array) and isinstance(pack, PackType)
+            and array.dtype == pack.dtype):
+        return None
+
+    def codegen(context, builder, signature, args):
+        pointer = _lanes_pointer(context, builder, array, args[0], args[1], pack)
+        builder.store(args[2], pointer, align=array.dtype.bitwidth // 8)
+        return context.get_dummy_value()
+
+    return types.none(array, at, pack), codegen
 
 
 def _scale_codegen(strong_zero):
@@ -157,24 +224,23 @@ def _scale_codegen(strong_zero):
         scalar = context.cast(builder, args[0], coef, pack.dtype)
         count = pack.count
         vector_type = ir.VectorType(element, count)
-        splat = builder.insert_element(ir.Constant(vector_type, ir.Undefined),
-                                       scalar, ir.Constant(ir.IntType(32), 0))
-        splat = builder.shuffle_vector(splat, splat, ir.Constant(ir.VectorType(ir.IntType(32), count),
-                                                                 [0] * count))
-        lanes = _vector_of(builder, args[1], count, element)
-        product = builder.fmul(splat, lanes)
+        splat = builder.insert_element(ir.Constant(vector_type, ir.Undefined), scalar, _i32(0))
+        splat = builder.shuffle_vector(splat, splat,
+                                       ir.Constant(ir.VectorType(ir.IntType(32), count),
+                                                   [0] * count))
+        product = builder.fmul(splat, args[1])
         if strong_zero:
             zero = ir.Constant(vector_type, [ir.Constant(element, 0.0)] * count)
-            product = builder.select(builder.fcmp_ordered("==", lanes, zero), zero, product)
-        return _tuple_of(builder, context, product, pack)
+            product = builder.select(builder.fcmp_ordered("==", args[1], zero), zero, product)
+        return product
 
     return codegen
 
 
 @intrinsic
 def fd_vscale(typingctx, coef, pack):
-    """coef * pack, lane by lane (coef a scalar float)."""
-    if not (_is_pack(pack) and isinstance(coef, (types.Float, types.Integer))):
+    """coef * pack, lane by lane (coef a scalar)."""
+    if not (isinstance(pack, PackType) and isinstance(coef, (types.Float, types.Integer))):
         return None
     return pack(coef, pack), _scale_codegen(strong_zero=False)
 
@@ -182,7 +248,7 @@ def fd_vscale(typingctx, coef, pack):
 @intrinsic
 def fd_vscale0(typingctx, coef, pack):
     """coef * pack, but 0 in the lanes where pack is 0 whatever coef is (0 * inf = 0)."""
-    if not (_is_pack(pack) and isinstance(coef, (types.Float, types.Integer))):
+    if not (isinstance(pack, PackType) and isinstance(coef, (types.Float, types.Integer))):
         return None
     return pack(coef, pack), _scale_codegen(strong_zero=True)
 
@@ -190,13 +256,10 @@ def fd_vscale0(typingctx, coef, pack):
 @intrinsic
 def fd_vadd(typingctx, a, b):
     """a + b, lane by lane (packs of the same lanes)."""
-    if not (_is_pack(a) and a == b):
+    if not (isinstance(a, PackType) and a == b):
         return None
 
     def codegen(context, builder, signature, args):
-        element = context.get_value_type(a.dtype)
-        total = builder.fadd(_vector_of(builder, args[0], a.count, element),
-                             _vector_of(builder, args[1], a.count, element))
-        return _tuple_of(builder, context, total, a)
+        return builder.fadd(args[0], args[1])
 
     return a(a, b), codegen
