@@ -154,17 +154,22 @@ def resolve_parameter_path(name: str, parameters: list[FaustParameter]) -> str:
     ``name`` may be a full path, a path tail (``group/label``) or a plain label, with or
     without ``[metadata]``. A plain label shared by several parameters is ambiguous.
     """
-    wanted = _plain_label(name)
-    paths = [p.path for p in parameters]
-    if wanted in paths:
-        return wanted
-    tail = "/" + wanted.lstrip("/")
-    matches = [p for p in paths if p.endswith(tail)]
+    matches = _matching_paths(name, parameters)
     if len(matches) == 1:
         return matches[0]
     if not matches:
-        raise KeyError(f"no parameter {name!r}; the program has {paths}")
+        raise KeyError(f"no parameter {name!r}; the program has {[p.path for p in parameters]}")
     raise KeyError(f"parameter {name!r} is ambiguous: {matches}; give the full path")
+
+
+def _matching_paths(name: str, parameters: list[FaustParameter]) -> list[str]:
+    """The paths ``name`` may designate: its own, or those it is the tail of."""
+    wanted = _plain_label(name)
+    paths = [p.path for p in parameters]
+    if wanted in paths:
+        return [wanted]
+    tail = "/" + wanted.lstrip("/")
+    return [p for p in paths if p.endswith(tail)]
 
 
 def _input_signals(inputs: np.ndarray | None, num_inputs: int, n: int) -> np.ndarray:
@@ -239,10 +244,9 @@ def render_with_faust(
 
 def _set_parameters(processor, params: Mapping[str, float], skip_missing: bool = False) -> None:
     parameters = _parameters(processor)
-    labels = {p.path.rsplit("/", 1)[-1] for p in parameters}
     for name, value in params.items():
-        if skip_missing and name not in labels:
-            continue
+        if skip_missing and not _matching_paths(name, parameters):
+            continue  # (a widget Faust did not keep)
         path = resolve_parameter_path(name, parameters)
         if not processor.set_parameter(path, float(value)):
             raise RuntimeError(f"dawdreamer refused to set {path}")

@@ -39,10 +39,12 @@ def test_reused_arrays_hold_what_fresh_ones_would():
         # the previous results are dropped, so their memory comes back
         y, dy = prog.jvp(x, params={"a": value, "b": 0.75})
         seen.add(y.__array_interface__["data"][0])
+        dy["a"] += 1.0  # a caller may write into what it was given
         del y, dy
         gc.collect()
     y, dy = prog.jvp(x, params={"a": 0.25, "b": 0.75})
     assert y.__array_interface__["data"][0] in seen  # the memory was reused
+    assert _is_kept(prog, y)  # (the same array, not only the same address)
     np.testing.assert_array_equal(y, fresh_y)
     np.testing.assert_array_equal(dy["a"], fresh["a"])
     np.testing.assert_array_equal(dy["b"], fresh["b"])
@@ -59,6 +61,13 @@ def test_reused_batches_hold_what_fresh_ones_would():
     for _ in range(3):
         prog.jvp_batch(x, params=[{"a": 0.5}, {"b": 0.9}], workers=2)
     y, dy = prog.jvp_batch(x, params=settings, workers=2)
+    assert _is_kept(prog, y)
     np.testing.assert_array_equal(y, first_y)
     for k in first:
         np.testing.assert_array_equal(dy[k], first[k])
+
+
+def _is_kept(prog, y) -> bool:
+    """Whether y is one of the arrays the jvp kernel keeps for reuse."""
+    kept = prog._kernel(True).buffers._kept.get(("outputs", y.shape), [])
+    return any(a is y for a in kept)

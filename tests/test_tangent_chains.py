@@ -9,13 +9,11 @@ import faustdiff
 from faustdiff.diff.tangents import differentiate_packed, unpack
 from faustdiff.signals.analysis import collect
 from faustdiff.signals.interpret import interpret
-from faustdiff.signals.nodes import ParamSpec, const
+from faustdiff.signals.nodes import const
 from faustdiff.signals.packs import PACK_OPS
-from test_codegen import graphs
+from test_codegen import PARAMS, graphs
 
-DIFF = (("diff", "1"),)
-PARAMS = [ParamSpec("hslider", "a", "/a", 0.3, 0.0, 1.0, 0.01, DIFF),
-          ParamSpec("hslider", "b", "/b", 2.0, 1.0, 4.0, 1.0, DIFF)]
+# the graphs' own parameters, both differentiated (two lanes)
 
 
 def lanes(outputs, shorten, n, x, values):
@@ -58,7 +56,7 @@ def test_tangent_state_of_a_biquad_waits_on_one_multiply_and_one_add():
     prog = faustdiff.compile('import("stdfaust.lib"); process = fi.resonlp('
                              'hslider("fc[diff:1]", 1000, 50, 5000, 1), '
                              'hslider("q[diff:1]", 2, 0.5, 10, 0.01), 1);')
-    outputs, params = prog.output_signals, [p for p in prog._specs if p.diff]
+    outputs, params = prog.output_signals, prog._diff_specs()
     for shorten, most in ((False, 4), (True, 2)):
         packs = differentiate_packed(outputs, params, shorten=shorten)
         _, groups = collect([p for p in packs if p is not None])

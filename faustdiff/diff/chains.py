@@ -9,12 +9,14 @@ negation before it is the next `dy'`. Everything else in that sum is known earli
 tangents need not be computed in the primal's order (nothing compares them bit for bit
 with another compiler), so before scheduling, this pass rewrites them:
 
-- the terms of a sum (a tree of `padd` nodes nothing else reads) are added in the order
-  they are ready: terms fed by a tangent recursion's state, through the longest chain,
-  last; the others as a balanced tree (by depth, then in the order of the source). The tangent above becomes
+- the terms of a sum (a tree of `padd` nodes nothing else reads, through the widenings
+  of its parts) are added in the order they are ready: terms fed by a tangent
+  recursion's state, through the longest chain, last; the others as a balanced tree (by
+  depth, then in the order of the source). The tangent above becomes
   `((-da*y' + -b*dy'') + -db*y'') + -a*dy'`: one multiply and one add on the loop;
-- a negation (`pscale(-1, A)`) is pushed into the sums and scalings of A, where it
-  becomes the sign of a coefficient (computed once per call when that coefficient is);
+- a negation (`pscale(-1, A)`) is pushed into the scalings a sum A adds, where it
+  becomes the sign of a coefficient (computed once per call when that coefficient is),
+  unless more than one of its terms would need a `-1·` of its own;
 - a scaling of a scaling (`c·(d·A)`) is one scaling by `c·d`.
 
 Only nodes read once are restructured, so no work is duplicated. The rewritten values
@@ -24,9 +26,9 @@ from __future__ import annotations
 
 import heapq
 import math
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-from ..signals.analysis import AUDIO, CONST, CONTROL, collect
+from ..signals.analysis import AUDIO, collect, infer_rates, rate_rule
 from ..signals.nodes import FLOAT_KIND, Sig, const_float, delay, node, rwtable
 from ..signals.packs import PACK_OPS, expand, pack_of, padd, pscale
 from ..signals.primitives import apply, static_kind
@@ -51,12 +53,43 @@ def shorten_chains(packs: Sequence[Optional[Sig]]) -> List[Optional[Sig]]:
             uses[id(a)] = uses.get(id(a), 0) + 1
     for s in roots + [b for g in pack_groups for b in g.bodies if b is not None]:
         uses[id(s)] = uses.get(id(s), 0) + 1
-    rewriter = _Rewriter(uses)
+    rewriter = _Rewriter(uses, infer_rates(order), _inner_sums(order, uses))
     for s in order:
         rewriter.visit(s)
     for g in pack_groups:
         g.bodies = tuple(None if b is None else rewriter.get(b) for b in g.bodies)
     return [None if p is None else rewriter.get(p) for p in packs]
+
+
+def _inner_sums(order: Sequence[Sig], uses: Dict[int, int]) -> set:
+    """The ids of the sums whose one reader is another sum (directly, or through a
+    widening read only by it): they are added as part of that sum."""
+    inner = set()
+    for s in order:
+        if s.op != "padd":
+            continue
+        for a in s.args:
+            if a.op == "pexpand" and uses.get(id(a)) == 1:
+                a = a.args[0]
+            if a.op == "padd" and uses.get(id(a)) == 1:
+                inner.add(id(a))
+    return inner
+
+
+def _leaves(s: Sig, inner: Callable[[Sig], bool]) -> List[Sig]:
+    """The terms of the sum s, left to right, through its operands that are `inner`
+    sums (and their widenings)."""
+    out: List[Sig] = []
+    stack = list(reversed(s.args))
+    while stack:
+        a = stack.pop()
+        if a.op == "pexpand" and a.args[0].op == "padd" and inner(a.args[0]):
+            a = a.args[0]  # widening a sum is widening its terms
+        if a.op == "padd" and inner(a):
+            stack.extend(reversed(a.args))
+        else:
+            out.append(a)
+    return out
 
 
 def _is_pack_node(s: Sig) -> bool:
@@ -76,44 +109,35 @@ def _is_minus_one(c: Sig) -> bool:
 
 
 class _Rewriter:
-    def __init__(self, uses: Dict[int, int]):
+    def __init__(self, uses: Dict[int, int], rates: Dict[int, int], inner_sums: set):
         self.uses = uses
+        self.rates = rates
+        self.inner_sums = inner_sums
         self.new: Dict[int, Sig] = {}
         # facts about rewritten nodes, by id: read once (safe to restructure), latency
         self.single: Dict[int, bool] = {}
         self.ready: Dict[int, Tuple[float, float]] = {}
-        self.rates: Dict[int, int] = {}
-        # the sums that are only the operand of another sum: flattened into their root
-        self.inner_sum = set()
+        self.made: List[Sig] = []  # keeps the nodes of those ids alive
 
     def get(self, s: Sig) -> Sig:
         return self.new.get(id(s), s)
 
     # ------------------------------------------------------------------ bookkeeping
     def _made(self, s: Sig, single: bool) -> Sig:
-        self.single.setdefault(id(s), single)
+        # a node made here may be one the graph reads elsewhere too (nodes are interned)
+        self.single[id(s)] = self.single.get(id(s), True) and single
         if id(s) not in self.ready:
             self.ready[id(s)] = self._latency(s)
+            self.made.append(s)
         return s
 
     def rate(self, s: Sig) -> int:
-        """CONST, CONTROL or AUDIO (the rules of `analysis.infer_rates`), for the nodes of
-        the graph (visited arguments first) and those made here from them."""
+        """CONST, CONTROL or AUDIO, for the graph's nodes and those made here."""
         known = self.rates.get(id(s))
-        if known is not None:
-            return known
-        if s.op in ("const", "fconst", "pseed", "pzero"):
-            r = CONST
-        elif s.op == "param":
-            r = CONTROL
-        elif s.op in ("input", "recref", "delay", "first", "rwtable"):
-            r = AUDIO
-        elif s.op == "rdtable":
-            r = max(self.rate(s.args[0]), CONTROL)
-        else:
-            r = max((self.rate(a) for a in s.args), default=CONST)
-        self.rates[id(s)] = r
-        return r
+        if known is None:
+            known = self.rates[id(s)] = rate_rule(s, self.rate)
+            self.made.append(s)
+        return known
 
     def _latency(self, s: Sig) -> Tuple[float, float]:
         """(cycles after the tangent recursions' state is read, _NEVER when it does not
@@ -134,52 +158,35 @@ class _Rewriter:
 
     # ------------------------------------------------------------------ the walk
     def visit(self, s: Sig) -> None:
-        self.rate(s)
-        if not _is_pack_node(s):
-            return
+        if not _is_pack_node(s) or id(s) in self.inner_sums:
+            return  # (an inner sum is rebuilt with the sum it belongs to)
         single = self.uses.get(id(s), 0) == 1
         if s.op == "padd":
-            for a in s.args:
-                if a.op == "padd" and self.uses.get(id(a), 0) == 1:
-                    self.inner_sum.add(id(a))
-        args = tuple(self.get(a) for a in s.args)
-        if id(s) in self.inner_sum:
-            result = s  # rebuilt with the sum it belongs to
-        elif s.op == "padd":
-            result = self._sum(s)
-        elif s.op in ("pscale", "pscale0"):
-            result = self._scale(args[0], args[1], s.op == "pscale0")
-        elif s.op == "delay":
-            result = delay(args[0], args[1])
-        elif s.op == "rwtable":
-            result = rwtable(s.attr, *args)
+            terms = [self.get(t) for t in _leaves(s, lambda a: id(a) in self.inner_sums)]
+            result = expand(self._add_in_order(terms), pack_of(s))
         else:
-            result = node(s.op, args, s.attr)
+            args = tuple(self.get(a) for a in s.args)
+            if s.op in ("pscale", "pscale0"):
+                result = self._scale(args[0], args[1], s.op == "pscale0")
+            elif s.op == "delay":
+                result = delay(args[0], args[1])
+            elif s.op == "rwtable":
+                result = rwtable(s.attr, *args)
+            else:
+                result = node(s.op, args, s.attr)
         self.new[id(s)] = self._made(result, single)
 
-    def _terms(self, s: Sig, out: List[Sig]) -> None:
-        """The operands of the sum s, through the sums read only by it."""
-        for a in s.args:
-            while a.op == "pexpand" and a.args[0].op == "padd" and id(a.args[0]) in self.inner_sum:
-                a = a.args[0]  # widening a sum is widening its terms
-            if a.op == "padd" and id(a) in self.inner_sum:
-                self._terms(a, out)
-            else:
-                out.append(self.get(a))
-
-    def _sum(self, s: Sig) -> Sig:
-        """The terms of s added in the order they are ready (Huffman on readiness)."""
-        terms: List[Sig] = []
-        self._terms(s, terms)
+    def _add_in_order(self, terms: List[Sig]) -> Sig:
+        """The sum of `terms` added in the order they are ready (Huffman on readiness)."""
         heap = [(self.ready.get(id(t), (_NEVER, 0.0)), position, t)
                 for position, t in enumerate(terms)]
         heapq.heapify(heap)
         while len(heap) > 1:
-            ready_a, pos_a, a = heapq.heappop(heap)
+            _, pos_a, a = heapq.heappop(heap)
             _, pos_b, b = heapq.heappop(heap)
             total = self._made(padd(a, b), True)
             heapq.heappush(heap, (self.ready[id(total)], min(pos_a, pos_b), total))
-        return expand(heap[0][2], pack_of(s))
+        return heap[0][2]
 
     def _scale(self, coef: Sig, a: Sig, strong_zero: bool) -> Sig:
         if _is_minus_one(coef) and not strong_zero:
@@ -191,11 +198,20 @@ class _Rewriter:
             return pscale(_product(coef, a.args[0]), a.args[1])
         return pscale(coef, a, strong_zero)
 
+    def _takes_sign(self, a: Sig) -> bool:
+        """Whether -a costs no operation of its own: a zero, or a scaling read only here."""
+        while a.op == "pexpand" and self.single.get(id(a)):
+            a = a.args[0]
+        return a.op == "pzero" or (a.op in ("pscale", "pscale0") and bool(self.single.get(id(a))))
+
     def _negate(self, a: Sig) -> Sig:
-        """-a, the sign pushed into the coefficients of a's sums and scalings."""
-        if self.single.get(id(a)):
-            if a.op == "padd":
-                return self._made(padd(self._negate(a.args[0]), self._negate(a.args[1])), True)
+        """-a, the sign pushed into the coefficients of a's scalings."""
+        if a.op == "padd" and self.single.get(id(a)):
+            terms = _leaves(a, lambda b: bool(self.single.get(id(b))))
+            if sum(not self._takes_sign(t) for t in terms) <= 1:
+                negated = self._add_in_order([self._negate(t) for t in terms])
+                return self._made(expand(negated, pack_of(a)), True)
+        elif self.single.get(id(a)):
             if a.op in ("pscale", "pscale0"):
                 coef, b = a.args
                 if self.rate(coef) == AUDIO and self.rate(b) < AUDIO:

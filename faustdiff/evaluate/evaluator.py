@@ -209,8 +209,7 @@ class Evaluator:
         if t is Component:
             return self.as_box(self._component_value(value), span)
         hint = "access one of its definitions with '.', e.g. lib.name" if t is EnvValue else ""
-        raise FaustTypeError(f"{describe(value)} is used as a block diagram", span,
-                                   hint=hint)
+        raise FaustTypeError(f"{describe(value)} is used as a block diagram", span, hint=hint)
 
     def _lift(self, value, span: Span) -> B.Box:
         hit = self._lifted.get(id(value))
@@ -429,7 +428,7 @@ class Evaluator:
                 return self._apply_box(self.as_box(fn, span), args[i:], span)
             else:
                 raise FaustTypeError(f"{describe(fn)} can't be applied to arguments", span,
-                                           hint="only functions and block diagrams can")
+                                     hint="only functions and block diagrams can")
         return fn
 
     def _apply_box(self, fn: B.Box, args: Sequence, span: Span) -> B.Box:
@@ -516,11 +515,12 @@ class Evaluator:
         if n == 0:
             if kind == "seq":
                 # the neutral element of ':' shaped like the body
-                ins, outs = self.as_box(body(0), span).arity()
+                shape = self.as_box(body(0), span)
+                ins, outs = shape.arity()
                 if ins != outs:
                     raise FaustArityError(
                         f"seq({expr.var}, n, body) needs a body with as many inputs as outputs, "
-                        f"but it is {describe(self.as_box(body(0), span))}", span)
+                        f"but it is {describe(shape)}", span)
                 if outs > 0:
                     return bus(outs, span)
             return B.BRoute(0, 0, (), span)

@@ -65,7 +65,7 @@ def _evaluate(module: ast.Module, import_dirs, precision) -> EvaluatedProgram:
             hint="a Faust program defines the block diagram it computes as process = ...;")
     span = group.defs[0].span
     # a process that is not a block diagram is reported at its body (process = fx;)
-    box = ev.as_box(ev.lookup("process", layer, span), getattr(group.defs[0].body, "span", span))
+    box = ev.as_box(ev.lookup("process", layer, span), group.defs[0].body.span)
     box.arity()
     metadata = tuple((st.key, st.value) for st in module.statements
                      if type(st) is ast.Declare and not st.target)

@@ -56,6 +56,8 @@ class KernelLayout:
     int_state_size: int
     fills_tables: bool
     constant_tables: Tuple[Tuple[str, int, int, Tuple], ...] = ()  # (kind, offset, size, values)
+    # (parameter, output) of each tangent the kernel writes; it never writes the others
+    tangent_rows: Tuple[Tuple[int, int], ...] = ()
 
     @classmethod
     def of_plan(cls, plan) -> "KernelLayout":
@@ -64,7 +66,8 @@ class KernelLayout:
 
         return cls(int(plan.float_state_size), int(plan.int_state_size), bool(plan.table_inits),
                    tuple((str(t.kind), int(t.offset), int(t.size), values(t))
-                         for t in plan.constant_tables))
+                         for t in plan.constant_tables),
+                   tuple((int(k), int(o)) for k, o, _, _ in plan.tangents))
 
 
 class _Kernel:
@@ -83,11 +86,17 @@ class _Kernel:
     def arrays(self, leading: Tuple[int, ...], m: int, num_outputs: int, n: int):
         """Output and tangent arrays of shapes leading + (num_outputs, n) and
         leading + (m, num_outputs, n) for a call: reused ones when the caller has let go
-        of earlier results. The kernel writes the same elements on every call and an
-        array only ever serves one role of one kernel, so the tangents it never writes
-        (an output that does not depend on a parameter) stay zero."""
-        outputs = self.buffers.take("outputs", leading + (num_outputs, n))
-        tangents = self.buffers.take("tangents", leading + (m, num_outputs, n if m else 0))
+        of earlier results. The kernel writes every output, but only the tangents of
+        `layout.tangent_rows`: in a reused array the others (an output that does not
+        depend on a parameter) are zeroed again, the caller may have written there."""
+        outputs, _ = self.buffers.take("outputs", leading + (num_outputs, n))
+        tangents, reused = self.buffers.take("tangents", leading + (m, num_outputs, n if m else 0))
+        if reused:
+            written = set(self.layout.tangent_rows)
+            for k in range(m):
+                for o in range(num_outputs):
+                    if (k, o) not in written:
+                        tangents[..., k, o, :] = 0.0
         return outputs, tangents
 
     def reset(self):

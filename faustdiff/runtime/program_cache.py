@@ -29,6 +29,7 @@ anything else; one that cannot be read is ignored and rewritten.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import pickle
@@ -136,8 +137,7 @@ class ProgramEntry:
         return source, KernelLayout(*layout)
 
     def add_kernel(self, key: str, source: str, layout: KernelLayout) -> None:
-        fields = (layout.float_state_size, layout.int_state_size, layout.fills_tables,
-                  layout.constant_tables)
+        fields = tuple(getattr(layout, f.name) for f in dataclasses.fields(layout))
         with self._lock:
             self.data["kernels"][key] = (source, fields)
             if self.path is None:

@@ -7,7 +7,7 @@ the groups where the answer for a body feeds back into the recref.
 from __future__ import annotations
 
 import math
-from typing import Dict, Iterable, List, Sequence, Tuple
+from typing import Callable, Dict, Iterable, List, Sequence, Tuple
 
 from .nodes import FLOAT_KIND, INT_KIND, RecGroup, Sig, leaf_kind
 from .packs import PACK_OPS, is_pack
@@ -150,21 +150,25 @@ def infer_kinds(order: Sequence[Sig]) -> Dict[int, str]:
 def infer_rates(order: Sequence[Sig]) -> Dict[int, int]:
     """CONST, CONTROL (depends on parameters only: computed once per call) or AUDIO."""
     rates: Dict[int, int] = {}
+    rate_of = lambda a: rates[id(a)]  # noqa: E731 (arguments come first in `order`)
     for s in order:
-        if s.op in ("const", "fconst"):
-            r = CONST
-        elif s.op == "param":
-            r = CONTROL
-        elif s.op in ("input", "recref", "delay", "first", "rwtable"):
-            r = AUDIO
-        elif s.op == "rdtable":
-            # the contents are fixed once the state is cleared: a read at a control-rate
-            # index is itself control rate
-            r = max(rates[id(s.args[0])], CONTROL)
-        else:
-            r = max((rates[id(a)] for a in s.args), default=CONST)
-        rates[id(s)] = r
+        rates[id(s)] = rate_rule(s, rate_of)
     return rates
+
+
+def rate_rule(s: Sig, rate_of: Callable[[Sig], int]) -> int:
+    """The rate of s given `rate_of` its arguments."""
+    if s.op in ("const", "fconst"):
+        return CONST
+    if s.op == "param":
+        return CONTROL
+    if s.op in ("input", "recref", "delay", "first", "rwtable"):
+        return AUDIO
+    if s.op == "rdtable":
+        # the contents are fixed once the state is cleared: a read at a control-rate
+        # index is itself control rate
+        return max(rate_of(s.args[0]), CONTROL)
+    return max((rate_of(a) for a in s.args), default=CONST)
 
 
 def param_dependence(order: Sequence[Sig], params: Sequence) -> Dict[int, int]:
