@@ -17,7 +17,10 @@ PROGRAMS = corpus_programs(STDLIB_DIR)
 # and float64 differ by 1.6e-4, and faustdiff's double rendering matches the float64
 # one to 1e-13. The others: faustdiff's own float32 and float64 renderings differ by
 # as much as faustdiff and Faust do (bandpass 6.3e-4, polyBLEP saw 4.8e-4).
-FLOAT32_ILL_CONDITIONED = {"fi_tf2s": 5e-4, "fi_bandpass": 2e-3, "os_polyblep_saw": 1e-3}
+FLOAT32_ILL_CONDITIONED = {"fi_tf2s": 5e-4, "fi_bandpass": 2e-3, "os_polyblep_saw": 1e-3,
+                           # libfaust's float32 is 1.5e-3 from the float64 result;
+                           # faustdiff's (fused multiply-adds) 5.2e-4
+                           "ve_crybaby": 2e-3}
 KNOWN_BUGS = {}
 
 

@@ -11,6 +11,8 @@ its state:
 - a signal delayed only by small constant amounts is a shift register of scalars;
 - any other delayed signal is a ring buffer of power-of-two size in the flat state
   array, indexed by the block's sample counter and a mask.
+Sums are written as `codegen/sums.py` plans them: on a feedback loop their terms are
+added in the order they are ready, and products read once fuse into multiply-adds.
 State lives in two flat arrays (floats, ints): int slot 0 is the main sample counter,
 int slot 1 says whether the tables have been filled. A tangent pack (`signals/packs.py`)
 is a value of several float lanes: its state, delay-line samples and table entries
@@ -26,6 +28,7 @@ from ..signals.analysis import AUDIO, collect, delay_bound, infer_kinds, infer_r
 from ..signals.nodes import FLOAT_KIND, INT_KIND, ParamSpec, Sig, TableSpec, format_sig
 from ..signals.packs import is_pack
 from ..limits import max_delay_samples
+from .sums import Step, plan_arithmetic
 
 SHIFT_REGISTER_MAX = 4  # constant delays up to this many samples use scalars
 COUNTER_SLOT = 0
@@ -217,6 +220,7 @@ class _Planner:
         order, _ = collect(roots)
         kinds = infer_kinds(order)
         rates = infer_rates(order)
+        arithmetic = plan_arithmetic(order, roots, kinds, rates)
         b = LoopBlock(counter)
         values = b.values
 
@@ -234,7 +238,7 @@ class _Planner:
         b.delay_lines = list(lines.values())
 
         for s in order:
-            if s.op == "recref":
+            if s.op == "recref" or id(s) in arithmetic.absorbed:
                 continue
             kind = kinds[id(s)]
             if s.op == "const":
@@ -267,6 +271,8 @@ class _Planner:
                 stmts.append(Assign(target, "first"))
             elif s.op == "fconst":
                 stmts.append(Assign(target, "fconst", (), s.attr[2]))
+            elif id(s) in arithmetic.steps:
+                stmts += self._steps(arithmetic.steps[id(s)], target, values)
             else:
                 stmts.append(Assign(target, s.op, tuple(values[id(a)] for a in s.args)))
             line = lines.get(id(s))
@@ -286,6 +292,18 @@ class _Planner:
                 if all(u[0] is not st for u in b.rec_updates):
                     b.rec_updates.append((st, values[id(group.bodies[index])]))
         return b
+
+    def _steps(self, steps: List[Step], target: Value, values: Dict[int, Value]) -> List[Assign]:
+        """The statements of a sum planned by codegen/sums.py (the last one sets `target`)."""
+        results: List[Value] = []
+        out = []
+        for k, step in enumerate(steps):
+            result = target if k == len(steps) - 1 else self.name("v", target.kind)
+            operands = tuple(results[o] if isinstance(o, int) else values[id(o)]
+                             for o in step.operands)
+            out.append(Assign(result, step.op, operands))
+            results.append(result)
+        return out
 
     def _delay_lines(self, order, kinds) -> Dict[int, DelayLine]:
         # A program's own delays were checked, with their source position, when it was

@@ -17,6 +17,8 @@ from .plan import (Assign, DelayRead, DelayWrite, KernelPlan, LoopBlock, Table, 
                    TableWrite, Value, width)
 
 _TEMPLATE = None
+# the multiply-adds of codegen/sums.py: a*b + c, a*b - c, c - a*b
+_MULTIPLY_ADDS = {"fma": "fd_fma", "fms": "fd_fms", "fnma": "fd_fnma"}
 
 
 def _template() -> str:
@@ -81,6 +83,9 @@ class _Renderer:
             return f"{t.name} = np.int32(1 if {counter} == 0 else 0)"
         if is_pack(t.kind):
             return f"{t.name} = {self.pack_op(a)}"
+        if a.op in _MULTIPLY_ADDS:
+            floats = ", ".join(self.cast(v, FLOAT_KIND) for v in a.operands)
+            return f"{t.name} = {_MULTIPLY_ADDS[a.op]}({floats})"
         wanted = self.operand_kinds(a.op, a.operands, t.kind)
         exprs = [self.cast(v, k) for v, k in zip(a.operands, wanted)]
         return f"{t.name} = {self.wrap(PRIMITIVES[a.op].emit(exprs, wanted), t.kind)}"
@@ -100,6 +105,8 @@ class _Renderer:
             return f"{fn}({self.cast(ops[0], FLOAT_KIND)}, {ops[1].name})"
         if a.op == "padd":
             return f"fd_vadd({ops[0].name}, {ops[1].name})"
+        if a.op == "pfma":
+            return f"fd_vfma({self.cast(ops[0], FLOAT_KIND)}, {ops[1].name}, {ops[2].name})"
         if a.op == "pexpand":
             have = ops[0].kind
             lanes = [self.literal(0.0, FLOAT_KIND) if have.position(k) is None

@@ -217,18 +217,34 @@ def fd_vstore(typingctx, array, at, pack):
     return types.none(array, at, pack), codegen
 
 
+def _splat(context, builder, value, value_type, pack):
+    """The pack whose every lane is the scalar `value`."""
+    scalar = context.cast(builder, value, value_type, pack.dtype)
+    vector_type = ir.VectorType(context.get_value_type(pack.dtype), pack.count)
+    splat = builder.insert_element(ir.Constant(vector_type, ir.Undefined), scalar, _i32(0))
+    return builder.shuffle_vector(splat, splat,
+                                  ir.Constant(ir.VectorType(ir.IntType(32), pack.count),
+                                              [0] * pack.count))
+
+
+def _fmuladd(builder, a, b, c):
+    """a*b + c, rounded once where the machine has a fused multiply-add (llvm.fmuladd:
+    LLVM keeps the multiply and the add apart where fusing would be slower)."""
+    t = a.type
+    suffix = (f"v{t.count}{t.element.intrinsic_name}" if isinstance(t, ir.VectorType)
+              else t.intrinsic_name)
+    fn = builder.module.declare_intrinsic(f"llvm.fmuladd.{suffix}",
+                                          fnty=ir.FunctionType(t, [t] * 3))
+    return builder.call(fn, [a, b, c])
+
+
 def _scale_codegen(strong_zero):
     def codegen(context, builder, signature, args):
         coef, pack = signature.args
         element = context.get_value_type(pack.dtype)
-        scalar = context.cast(builder, args[0], coef, pack.dtype)
         count = pack.count
         vector_type = ir.VectorType(element, count)
-        splat = builder.insert_element(ir.Constant(vector_type, ir.Undefined), scalar, _i32(0))
-        splat = builder.shuffle_vector(splat, splat,
-                                       ir.Constant(ir.VectorType(ir.IntType(32), count),
-                                                   [0] * count))
-        product = builder.fmul(splat, args[1])
+        product = builder.fmul(_splat(context, builder, args[0], coef, pack), args[1])
         if strong_zero:
             zero = ir.Constant(vector_type, [ir.Constant(element, 0.0)] * count)
             product = builder.select(builder.fcmp_ordered("==", args[1], zero), zero, product)
@@ -263,3 +279,51 @@ def fd_vadd(typingctx, a, b):
         return builder.fadd(args[0], args[1])
 
     return a(a, b), codegen
+
+
+@intrinsic
+def fd_vfma(typingctx, coef, a, b):
+    """coef * a + b, lane by lane, as one multiply-add (coef a scalar)."""
+    if not (isinstance(a, PackType) and a == b and isinstance(coef, (types.Float, types.Integer))):
+        return None
+
+    def codegen(context, builder, signature, args):
+        return _fmuladd(builder, _splat(context, builder, args[0], coef, a), args[1], args[2])
+
+    return a(coef, a, b), codegen
+
+
+# --- multiply-adds ---------------------------------------------------------------------
+# The kernels' plain arithmetic is never contracted (Numba emits no fast-math flags);
+# codegen/sums.py chooses the products that fuse, and writes them with these.
+def _multiply_add(a, b, c, negate_product: bool, negate_addend: bool):
+    if not (isinstance(a, types.Float) and a == b == c):
+        return None
+
+    def codegen(context, builder, signature, args):
+        x, y, z = args
+        if negate_product:
+            x = builder.fneg(x)
+        if negate_addend:
+            z = builder.fneg(z)
+        return _fmuladd(builder, x, y, z)
+
+    return a(a, b, c), codegen
+
+
+@intrinsic
+def fd_fma(typingctx, a, b, c):
+    """a*b + c (floats of one type), rounded once where the machine fuses."""
+    return _multiply_add(a, b, c, False, False)
+
+
+@intrinsic
+def fd_fms(typingctx, a, b, c):
+    """a*b - c."""
+    return _multiply_add(a, b, c, False, True)
+
+
+@intrinsic
+def fd_fnma(typingctx, a, b, c):
+    """c - a*b."""
+    return _multiply_add(a, b, c, True, False)

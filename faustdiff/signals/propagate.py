@@ -24,6 +24,11 @@ from .primitives import apply
 from .refusals import DelaySites, check_delays, refuse_constant_operands
 
 
+# a recursion's output delayed by up to this many samples reads its state instead (the
+# kernels keep delays this short as scalars)
+_SHARED_STATE_DELAYS = 4
+
+
 @dataclass(frozen=True)
 class Propagated:
     outputs: Tuple[Sig, ...]
@@ -76,6 +81,8 @@ class _Propagator:
         self._param_set = set()
         self._memo: Dict[tuple, tuple] = {}
         self.delay_sites: DelaySites = {}
+        # id(output) -> (output, its state): recref(g, j) is output j of g one sample late
+        self._state_of: Dict[int, Tuple[Sig, Sig]] = {}
         self._span = root_span  # of the innermost box being propagated that has one
 
     def run(self, box: B.Box, inputs: Sequence[Sig], path: Tuple[str, ...]) -> List[Sig]:
@@ -149,25 +156,40 @@ class _Propagator:
         feedback = self.run(box.b, [recref(group, j) for j in range(bi)], path)
         outs = self.run(box.a, feedback + inputs, path)
         group.bodies = tuple(outs)
+        for j, out in enumerate(outs):
+            self._state_of.setdefault(id(out), (out, recref(group, j)))
         return outs
+
+    def _delayed(self, x: Sig, samples: int) -> Sig:
+        """x delayed by a constant number of samples. A recursion's output delayed is its
+        state delayed one sample less (`w'` is the state itself): one state in the
+        kernels instead of two copies of the same past, which would double the work on
+        every feedback path that reads both (a biquad's output reads `w'` and `w''`)."""
+        state = self._state_of.get(id(x))
+        if state is not None and state[0] is x and 1 <= samples <= _SHARED_STATE_DELAYS:
+            return delay(state[1], const_int(samples - 1))
+        return delay(x, const_int(samples))
 
     # -- primitives
     def _BPrim(self, box, inputs, path):
         name = box.name
         if name == "mem":
-            return [delay(inputs[0], const_int(1))]
+            return [self._delayed(inputs[0], 1)]
         if name == "@":
             # the amount stays as given: `@` truncates it when reading, and a float amount
             # keeps a derivative (see diff/tangents.py)
             x, amount = inputs
-            delayed = delay(x, amount)
-            if delayed is not x and id(delayed) not in self.delay_sites:
+            if amount.is_const and amount.kind == INT_KIND and amount.value >= 1:
+                delayed = self._delayed(x, amount.value)
+            else:
+                delayed = delay(x, amount)
+            if delayed.op == "delay" and id(delayed) not in self.delay_sites:
                 # checked once the program is complete (refusals.check_delays), here
                 self.delay_sites[id(delayed)] = (delayed, self._span)
             return [delayed]
         if name == "prefix":
             init, x = inputs
-            return [apply("select2", first_sample(), delay(x, const_int(1)), init)]
+            return [apply("select2", first_sample(), self._delayed(x, 1), init)]
         if name == "attach":
             return [inputs[0]]
         if name == "enable":
