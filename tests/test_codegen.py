@@ -3,6 +3,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import faustdiff
 from faustdiff.codegen.plan import plan_kernel
 from faustdiff.codegen.python_source import render_source
 from faustdiff.diff.tangents import differentiate
@@ -141,3 +142,16 @@ def test_state_updates_are_simultaneous():
     y = prog.render(x)
     assert list(y[0]) == [0, 1, 1, 2, 3, 5, 8, 13]
     np.testing.assert_array_equal(y, interpret((g.bodies[0], h.bodies[0]), 8, x))
+
+
+def test_equal_tables_are_stored_once():
+    """os.osci reads its sine table at i and i+1: two oscillators are four reads of one
+    table, filled once and kept once in the state."""
+    prog = faustdiff.compile('import("stdfaust.lib"); process = os.osci(440) + os.osci(300);')
+    plan = plan_kernel(prog.output_signals, [], prog._specs)
+    assert len(plan.table_inits) == 1
+    assert plan.float_state_size < 2 * 65537
+    y = prog.render(n=2000)[0]
+    t = np.arange(2000) / 44100
+    np.testing.assert_allclose(y, np.sin(2 * np.pi * 440 * t) + np.sin(2 * np.pi * 300 * t),
+                               atol=1e-6)

@@ -190,7 +190,10 @@ class _Planner:
     def __init__(self, param_index: Dict[ParamSpec, int]):
         self.param_index = param_index
         self.slots = _Slots()
-        self.tables: Dict[int, Table] = {}  # rdtable: by spec; rwtable: by node
+        # rdtable: by spec and kind (equal specs have equal contents: os.osci reads its
+        # sine table twice per sample, and two oscillators are four reads of one table);
+        # rwtable: by node
+        self.tables: Dict[object, Table] = {}
         self.table_inits: List[TableInit] = []
         self.constant_tables: List[Table] = []
         self.count = 0
@@ -201,7 +204,7 @@ class _Planner:
 
     # ---------------------------------------------------------------- tables
     def table_for(self, s: Sig, kind: str) -> Table:
-        key = id(s.attr) if s.op == "rdtable" else id(s)
+        key = (s.attr, kind) if s.op == "rdtable" else id(s)
         table = self.tables.get(key)
         if table is None:
             spec: TableSpec = s.attr
