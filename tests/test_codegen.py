@@ -87,7 +87,6 @@ def test_state_continues_across_calls():
 
 
 def test_single_precision_is_float32_arithmetic():
-    outputs = (apply("/", const(1.0), const(3.0)),)
     out = apply("*", input_sig(0), const(0.1))
     prog = Program(Propagated((out,), 1, ()), precision="single")
     x = np.full((1, 4), 3.0)

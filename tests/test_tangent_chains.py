@@ -63,3 +63,28 @@ def test_tangent_state_of_a_biquad_waits_on_one_multiply_and_one_add():
         counts = [_ops_per_sample(g, i) for g in groups if g.lanes is not None
                   for i, b in enumerate(g.bodies) if b is not None]
         assert counts and max(counts) == most, (shorten, counts)
+
+
+def test_terms_of_the_same_lanes_are_added_before_widening():
+    """Four delayed and scaled copies of the input (their tangents: a one-lane term in
+    lane a and one in lane b each) and one term of lane c summed: the terms of one lane
+    are added together and widened once, not each."""
+    prog = faustdiff.compile(
+        'a = hslider("a[diff:1]", 0.5, 0, 0.9, 0.01); b = hslider("b[diff:1]", 1, 0, 2, 0.01);'
+        'c = hslider("c[diff:1]", 1, 0, 2, 0.01);'
+        'process = _ <: par(i, 4, _ @ i * (a * (1 + i / 10)) * b), _ * c :> _;')
+    outputs, params = prog.output_signals, prog._diff_specs()
+    widenings = {}
+    for shorten in (False, True):
+        packs = differentiate_packed(outputs, params, shorten=shorten)
+        order, _ = collect([p for p in packs if p is not None])
+        widenings[shorten] = sum(s.op == "pexpand" for s in order)
+    assert widenings[False] == 10 and widenings[True] <= 4, widenings  # (each term: 10)
+    x = np.random.default_rng(2).normal(size=(1, 300))
+    _, dy = prog.jvp(x)
+    step = 1e-6
+    for name in ("a", "b", "c"):
+        value = {"a": 0.5, "b": 1.0, "c": 1.0}[name]
+        up = prog.render(x, params={name: value + step})
+        down = prog.render(x, params={name: value - step})
+        np.testing.assert_allclose(dy[name], (up - down) / (2 * step), rtol=1e-5, atol=1e-7)

@@ -76,15 +76,16 @@ def _inner_sums(order: Sequence[Sig], uses: Dict[int, int]) -> set:
     return inner
 
 
-def _leaves(s: Sig, inner: Callable[[Sig], bool]) -> List[Sig]:
+def _leaves(s: Sig, inner: Callable[[Sig], bool], alone: Callable[[Sig], bool]) -> List[Sig]:
     """The terms of the sum s, left to right, through its operands that are `inner`
-    sums (and their widenings)."""
+    sums, and without the widenings read by this sum `alone` (the sum widens its terms
+    itself, as few times as it can)."""
     out: List[Sig] = []
     stack = list(reversed(s.args))
     while stack:
         a = stack.pop()
-        if a.op == "pexpand" and a.args[0].op == "padd" and inner(a.args[0]):
-            a = a.args[0]  # widening a sum is widening its terms
+        if a.op == "pexpand" and (alone(a) or (a.args[0].op == "padd" and inner(a.args[0]))):
+            a = a.args[0]
         if a.op == "padd" and inner(a):
             stack.extend(reversed(a.args))
         else:
@@ -162,7 +163,8 @@ class _Rewriter:
             return  # (an inner sum is rebuilt with the sum it belongs to)
         single = self.uses.get(id(s), 0) == 1
         if s.op == "padd":
-            terms = [self.get(t) for t in _leaves(s, lambda a: id(a) in self.inner_sums)]
+            terms = [self.get(t) for t in _leaves(s, lambda a: id(a) in self.inner_sums,
+                                                  lambda a: self.uses.get(id(a)) == 1)]
             result = expand(self._add_in_order(terms), pack_of(s))
         else:
             args = tuple(self.get(a) for a in s.args)
@@ -177,6 +179,20 @@ class _Rewriter:
         self.new[id(s)] = self._made(result, single)
 
     def _add_in_order(self, terms: List[Sig]) -> Sig:
+        """The sum of `terms`: the terms of the same lanes added together first, so that
+        each such sum is widened once rather than each term (Freeverb's eight comb
+        tangents: one widening instead of eight), all in the order they are ready. The
+        terms fed by a tangent state stay apart, to come last."""
+        groups: Dict[object, List[Sig]] = {}
+        late: List[Sig] = []  # fed by a tangent state: added last, on their own
+        for t in terms:
+            if self.ready.get(id(t), (_NEVER, 0.0))[0] > _NEVER:
+                late.append(t)
+            else:
+                groups.setdefault(pack_of(t), []).append(t)
+        return self._huffman([self._huffman(group) for group in groups.values()] + late)
+
+    def _huffman(self, terms: List[Sig]) -> Sig:
         """The sum of `terms` added in the order they are ready (Huffman on readiness)."""
         heap = [(self.ready.get(id(t), (_NEVER, 0.0)), position, t)
                 for position, t in enumerate(terms)]
@@ -207,7 +223,8 @@ class _Rewriter:
     def _negate(self, a: Sig) -> Sig:
         """-a, the sign pushed into the coefficients of a's scalings."""
         if a.op == "padd" and self.single.get(id(a)):
-            terms = _leaves(a, lambda b: bool(self.single.get(id(b))))
+            single = lambda b: bool(self.single.get(id(b)))  # noqa: E731
+            terms = _leaves(a, single, single)
             if sum(not self._takes_sign(t) for t in terms) <= 1:
                 negated = self._add_in_order([self._negate(t) for t in terms])
                 return self._made(expand(negated, pack_of(a)), True)
