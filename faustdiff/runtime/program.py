@@ -350,9 +350,15 @@ class Program:
         else:
             # an equal share of the items per worker, on threads kept between calls
             # (a training loop calls this every iteration: starting threads each time
-            # would cost as much as a short render)
+            # would cost as much as a short render); the calling thread takes the first
+            # share itself rather than sleeping while a pool thread wakes up for it
             shares = [range(k, len(items), count) for k in range(count)]
-            list(_worker_pool(count).map(run, shares))
+            others = [_worker_pool(count - 1).submit(run, share) for share in shares[1:]]
+            try:
+                run(shares[0])
+            finally:
+                for done in others:
+                    done.result()
         return outputs, tangents
 
     def _diff_key(self, p: Param) -> str:
