@@ -154,3 +154,10 @@ def test_equal_tables_are_stored_once():
     t = np.arange(2000) / 44100
     np.testing.assert_allclose(y, np.sin(2 * np.pi * 440 * t) + np.sin(2 * np.pi * 300 * t),
                                atol=1e-6)
+
+
+def test_tables_differing_only_in_the_sign_of_a_zero_are_two_tables():
+    prog = faustdiff.compile("process = 1 / rdtable(waveform{-0.0, 1.0}, 0), "
+                             "1 / rdtable(waveform{0.0, 1.0}, 0);")
+    y = prog.render(n=2)
+    assert list(y[:, 0]) == [-np.inf, np.inf]

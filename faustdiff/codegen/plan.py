@@ -20,6 +20,7 @@ take one float slot per lane, side by side.
 """
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -190,9 +191,8 @@ class _Planner:
     def __init__(self, param_index: Dict[ParamSpec, int]):
         self.param_index = param_index
         self.slots = _Slots()
-        # rdtable: by spec and kind (equal specs have equal contents: os.osci reads its
-        # sine table twice per sample, and two oscillators are four reads of one table);
-        # rwtable: by node
+        # rdtable: by contents (_rdtable_key: os.osci reads its sine table twice per
+        # sample, and two oscillators are four reads of one table); rwtable: by node
         self.tables: Dict[object, Table] = {}
         self.table_inits: List[TableInit] = []
         self.constant_tables: List[Table] = []
@@ -204,7 +204,7 @@ class _Planner:
 
     # ---------------------------------------------------------------- tables
     def table_for(self, s: Sig, kind: str) -> Table:
-        key = (s.attr, kind) if s.op == "rdtable" else id(s)
+        key = _rdtable_key(s.attr, kind) if s.op == "rdtable" else id(s)
         table = self.tables.get(key)
         if table is None:
             spec: TableSpec = s.attr
@@ -358,6 +358,14 @@ class _Planner:
                 line.offset = start
                 start += width(line.kind)
         return lines
+
+
+def _rdtable_key(spec: TableSpec, kind) -> tuple:
+    """What makes two read-only tables the same: their init signal (by identity), or
+    their constants bit for bit (-0.0 == 0.0 for Python, not for 1/x)."""
+    if spec.values is None:
+        return (spec.size, spec.kind, id(spec.init), kind)
+    return (spec.size, spec.kind, struct.pack(f"<{len(spec.values)}d", *spec.values), kind)
 
 
 def plan_kernel(outputs: Sequence[Sig], tangents: Sequence[Optional[Sig]] = (),
