@@ -17,8 +17,11 @@ from .plan import (Assign, DelayRead, DelayWrite, KernelPlan, LoopBlock, Table, 
                    TableWrite, Value, width)
 
 _TEMPLATE = None
-# the multiply-adds of codegen/sums.py: a*b + c, a*b - c, c - a*b
-_MULTIPLY_ADDS = {"fma": "fd_fma", "fms": "fd_fms", "fnma": "fd_fnma"}
+# Ops computed by a runtime helper called with their operands, scalars as floats: the
+# multiply-adds of codegen/sums.py (a*b + c, a*b - c, c - a*b) and the pack operations
+# (see pack_op)
+_HELPER_CALLS = {"fma": "fd_fma", "fms": "fd_fms", "fnma": "fd_fnma", "pscale": "fd_vscale",
+                 "pscale0": "fd_vscale0", "padd": "fd_vadd", "pfma": "fd_vfma"}
 
 
 def _template() -> str:
@@ -81,41 +84,36 @@ class _Renderer:
             return f"{t.name} = {self.literal(a.attr, t.kind)}"
         if a.op == "first":
             return f"{t.name} = np.int32(1 if {counter} == 0 else 0)"
+        if a.op in _HELPER_CALLS:
+            operands = ", ".join(v.name if is_pack(v.kind) else self.cast(v, FLOAT_KIND)
+                                 for v in a.operands)
+            return f"{t.name} = {_HELPER_CALLS[a.op]}({operands})"
         if is_pack(t.kind):
             return f"{t.name} = {self.pack_op(a)}"
-        if a.op in _MULTIPLY_ADDS:
-            floats = ", ".join(self.cast(v, FLOAT_KIND) for v in a.operands)
-            return f"{t.name} = {_MULTIPLY_ADDS[a.op]}({floats})"
-        wanted = self.operand_kinds(a.op, a.operands, t.kind)
-        exprs = [self.cast(v, k) for v, k in zip(a.operands, wanted)]
-        return f"{t.name} = {self.wrap(PRIMITIVES[a.op].emit(exprs, wanted), t.kind)}"
+        return f"{t.name} = {self.wrap(self.primitive(a.op, a.operands, t.kind), t.kind)}"
+
+    def primitive(self, op: str, operands, result_kind) -> str:
+        """The registry's expression of a primitive, its operands cast as it takes them."""
+        wanted = self.operand_kinds(op, operands, result_kind)
+        return PRIMITIVES[op].emit([self.cast(v, k) for v, k in zip(operands, wanted)], wanted)
 
     # ------------------------------------------------------------ tangent packs
     # A pack is an LLVM vector in the kernel (runtime_helpers.PackType): made from its
     # lanes by fd_vmake, read lane by lane with fd_vlane, loaded from and stored to the
-    # state with fd_vload/fd_vstore; fd_vscale and fd_vadd compute on all its lanes.
+    # state with fd_vload/fd_vstore; fd_vscale, fd_vadd and fd_vfma (_HELPER_CALLS)
+    # compute on all its lanes.
     def pack_op(self, a: Assign) -> str:
         t, ops = a.target, a.operands
         if a.op == "pseed":
             return self.pack_of([self.literal(1.0, FLOAT_KIND)])
         if a.op == "pzero":
             return self.pack_of([self.literal(0.0, FLOAT_KIND)] * t.kind.width)
-        if a.op in ("pscale", "pscale0"):
-            fn = "fd_vscale" if a.op == "pscale" else "fd_vscale0"
-            return f"{fn}({self.cast(ops[0], FLOAT_KIND)}, {ops[1].name})"
-        if a.op == "padd":
-            return f"fd_vadd({ops[0].name}, {ops[1].name})"
-        if a.op == "pfma":
-            return f"fd_vfma({self.cast(ops[0], FLOAT_KIND)}, {ops[1].name}, {ops[2].name})"
         if a.op == "pexpand":
             have = ops[0].kind
             lanes = [self.literal(0.0, FLOAT_KIND) if have.position(k) is None
                      else f"fd_vlane({ops[0].name}, {have.position(k)})" for k in t.kind.lanes]
             return self.pack_of(lanes)
-        # pselect2 / pselect3: the primitive's select of whole packs
-        selector_kind = INT_KIND if a.op == "pselect2" else ops[0].kind
-        return PRIMITIVES[a.op[1:]].emit([self.cast(ops[0], selector_kind)] + [v.name for v in ops[1:]],
-                                         [selector_kind] + [t.kind] * (len(ops) - 1))
+        return self.primitive(a.op[1:], ops, t.kind)  # pselect2/3: select of whole packs
 
     @staticmethod
     def pack_of(lanes: List[str]) -> str:

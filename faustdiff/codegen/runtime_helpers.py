@@ -241,12 +241,9 @@ def _fmuladd(builder, a, b, c):
 def _scale_codegen(strong_zero):
     def codegen(context, builder, signature, args):
         coef, pack = signature.args
-        element = context.get_value_type(pack.dtype)
-        count = pack.count
-        vector_type = ir.VectorType(element, count)
         product = builder.fmul(_splat(context, builder, args[0], coef, pack), args[1])
         if strong_zero:
-            zero = ir.Constant(vector_type, [ir.Constant(element, 0.0)] * count)
+            zero = ir.Constant(args[1].type, None)
             product = builder.select(builder.fcmp_ordered("==", args[1], zero), zero, product)
         return product
 

@@ -2,16 +2,17 @@
 
 The planner writes a block's statements node by node; for additions it asks this module
 first. Two rewrites, both decided from an estimate of when each value is ready in a
-sample (`_ready`: cycles after the loop-carried state is read):
+sample (cycles after the state of its feedback loop is read, `_Planner._ready_in`):
 
 - **Sums on a feedback loop add their terms in the order they are ready.** As written,
   a biquad's `w = x - (a*w' + b*w'')` waits for the previous sample's `w'` through a
   multiply, an add and a subtract; added as `(x - b*w'') - a*w'` it waits for a multiply
   and a subtract, and the recursion runs a third faster. Only a sum of floats that feeds a
   recursion (or a one-sample delay) in the same sample, whose inner sums are read once
-  and computed in the loop, is reordered, and only when its order changes: the leading
-  term stays first when it is ready early, the other early terms keep the program's
-  order, the terms that wait on this sample's state come last, latest last. Elsewhere the
+  and computed in the loop, is reordered, and only when its order changes: the terms
+  that do not wait on the loop's state first (by their depth in the sample, program
+  order among equals, led by one that is added rather than subtracted), then those that
+  wait on it, latest last. Elsewhere the
   additions keep the program's order and rounding (the real compiler does not
   reassociate either).
 - **A product read only by an addition is fused into it**: one multiply-add
@@ -30,7 +31,7 @@ import math
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Set, Tuple, Union
 
-from ..signals.analysis import AUDIO
+from ..signals.analysis import AUDIO, use_counts
 from ..signals.nodes import FLOAT_KIND, Sig
 
 # Cycles, for ordering only (an x86-64 core of the last years: multiply and add 3 to 4,
@@ -44,6 +45,11 @@ _CALLS = frozenset({"sin", "cos", "tan", "asin", "acos", "atan", "atan2", "exp",
                     "log10", "pow", "sqrt", "fmod", "remainder", "sinh", "cosh", "tanh",
                     "asinh", "acosh", "atanh", "exp10", "cbrt", "hypot"})
 _EARLY = -math.inf  # ready before any state of this sample is read
+
+
+def _step(op: str) -> float:
+    """The latency of a node's own operation."""
+    return _LATENCY.get(op, _LIBM_CALL if op in _CALLS else _CHEAP)
 _LEAVES = frozenset({"const", "fconst", "input", "param", "first", "recref", "delay",
                      "rdtable", "rwtable", "pseed", "pzero"})
 
@@ -206,15 +212,8 @@ class _Planner:
         self.order = order
         self.kinds = kinds
         self.rates = rates
-        self.uses: Dict[int, int] = {}
-        bodies = []
-        for s in order:
-            for a in s.args:
-                self.uses[id(a)] = self.uses.get(id(a), 0) + 1
-            if s.op == "recref":
-                bodies.append(s.attr[0].bodies[s.attr[1]])
-        for s in list(roots) + bodies:
-            self.uses[id(s)] = self.uses.get(id(s), 0) + 1
+        bodies = [s.attr[0].bodies[s.attr[1]] for s in order if s.op == "recref"]
+        self.uses = use_counts(order, list(roots) + bodies)
         self.region, self.loop_of = _feedback_regions(order, rates)
         self.ready = self._readiness()
         self.depth = self._depths()
@@ -235,7 +234,7 @@ class _Planner:
                     latest = max(latest, ready[id(a)])
                 elif self.loop_of.get(id(a)) == loop:
                     latest = max(latest, 0.0)
-            ready[id(s)] = latest + _LATENCY.get(s.op, _LIBM_CALL if s.op in _CALLS else _CHEAP)
+            ready[id(s)] = latest + _step(s.op)
         return ready
 
     def _depths(self) -> Dict[int, float]:
@@ -247,8 +246,7 @@ class _Planner:
             if s.op in _LEAVES or self.rates.get(id(s)) != AUDIO:
                 depth[id(s)] = 0.0
             else:
-                step = _LATENCY.get(s.op, _LIBM_CALL if s.op in _CALLS else _CHEAP)
-                depth[id(s)] = max(depth[id(a)] for a in s.args) + step
+                depth[id(s)] = max(depth[id(a)] for a in s.args) + _step(s.op)
         return depth
 
     def _ready_in(self, s: Sig, loop: Optional[int]) -> float:
@@ -312,18 +310,24 @@ class _Planner:
         self.absorbed.update(id(t) for t in inner)
         return ordered
 
+    def _free_product(self, s: Sig, op: str) -> bool:
+        """Whether s is a product (`op`) that only the addition reading it reads, computed
+        in the loop and not already part of another sum: it can fuse into that addition."""
+        return (s.op == op and self.uses.get(id(s)) == 1 and id(s) not in self.absorbed
+                and self.rates.get(id(s)) == AUDIO)
+
     def _fusable(self, s: Sig) -> bool:
-        return (s.op == "*" and self.uses.get(id(s)) == 1 and id(s) not in self.absorbed
-                and self.kinds.get(id(s)) == FLOAT_KIND and self.rates.get(id(s)) == AUDIO)
+        return self._free_product(s, "*") and self.kinds.get(id(s)) == FLOAT_KIND
 
     def _fusion(self, factors: Sequence[Sig], addend_ready: float, loop: Optional[int],
-                multiply: float, add: float) -> Tuple[float, bool]:
-        """(when the result is ready, whether to fuse) for a product of `factors` added to
-        a value ready at `addend_ready`: fused unless that is later."""
+                multiply: float, add: float) -> Tuple[float, bool, float]:
+        """(when the result is ready, whether to fuse, when the factors are ready) for a
+        product of `factors` added to a value ready at `addend_ready`: fused unless that
+        is later."""
         r = max(self._ready_in(a, loop) for a in factors)
         fused = max(r, addend_ready) + _FMA
         unfused = max(r + multiply, addend_ready) + add
-        return (fused, True) if fused <= unfused else (unfused, False)
+        return (fused, True, r) if fused <= unfused else (unfused, False, r)
 
     def _fold(self, terms: List[_Term], loop: Optional[int]) -> Optional[List[Step]]:
         """The steps adding `terms` left to right, products fused where that is no later;
@@ -337,8 +341,8 @@ class _Planner:
         for product, addend, ready_addend, rank in ((second, first, ready_first, 0),
                                                     (first, second, ready_second, 1)):
             if self._fusable(product.node):
-                ready, fuse = self._fusion(product.node.args, ready_addend, loop,
-                                           _LATENCY["*"], _LATENCY["+"])
+                ready, fuse, _ = self._fusion(product.node.args, ready_addend, loop,
+                                              _LATENCY["*"], _LATENCY["+"])
                 if fuse:
                     options.append((ready, rank, (product, addend)))
         ready, _, choice = min(options, key=lambda o: o[:2])
@@ -354,8 +358,8 @@ class _Planner:
         for term in terms[2:]:
             acc = len(steps) - 1
             if self._fusable(term.node):
-                fused_ready, fuse = self._fusion(term.node.args, ready, loop,
-                                                 _LATENCY["*"], _LATENCY["+"])
+                fused_ready, fuse, _ = self._fusion(term.node.args, ready, loop,
+                                                    _LATENCY["*"], _LATENCY["+"])
                 if fuse:
                     self.absorbed.add(id(term.node))
                     steps.append(Step("fnma" if term.negative else "fma",
@@ -374,12 +378,10 @@ class _Planner:
             return None
         best = None
         for scaled, other in ((s.args[1], s.args[0]), (s.args[0], s.args[1])):
-            if not (scaled.op == "pscale" and self.uses.get(id(scaled)) == 1
-                    and id(scaled) not in self.absorbed and self.rates.get(id(scaled)) == AUDIO):
+            if not self._free_product(scaled, "pscale"):
                 continue
-            _, fuse = self._fusion(scaled.args, self._ready_in(other, loop), loop,
-                                   _LATENCY["pscale"], _LATENCY["padd"])
-            r = max(self._ready_in(a, loop) for a in scaled.args)
+            _, fuse, r = self._fusion(scaled.args, self._ready_in(other, loop), loop,
+                                      _LATENCY["pscale"], _LATENCY["padd"])
             if fuse and (best is None or r > best[0]):
                 best = (r, scaled, other)
         if best is None:

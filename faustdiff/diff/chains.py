@@ -28,7 +28,7 @@ import heapq
 import math
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-from ..signals.analysis import AUDIO, collect, infer_rates, rate_rule
+from ..signals.analysis import AUDIO, collect, infer_rates, rate_rule, use_counts
 from ..signals.nodes import FLOAT_KIND, Sig, const_float, delay, node, rwtable
 from ..signals.packs import PACK_OPS, expand, pack_of, padd, pscale
 from ..signals.primitives import apply, static_kind
@@ -47,12 +47,7 @@ def shorten_chains(packs: Sequence[Optional[Sig]]) -> List[Optional[Sig]]:
         return list(packs)
     order, groups = collect(roots)
     pack_groups = [g for g in groups if g.lanes is not None]
-    uses: Dict[int, int] = {}
-    for s in order:
-        for a in s.args:
-            uses[id(a)] = uses.get(id(a), 0) + 1
-    for s in roots + [b for g in pack_groups for b in g.bodies if b is not None]:
-        uses[id(s)] = uses.get(id(s), 0) + 1
+    uses = use_counts(order, roots + [b for g in pack_groups for b in g.bodies if b is not None])
     rewriter = _Rewriter(uses, infer_rates(order), _inner_sums(order, uses))
     for s in order:
         rewriter.visit(s)
@@ -140,6 +135,9 @@ class _Rewriter:
             self.made.append(s)
         return known
 
+    def _ready_of(self, s: Sig) -> Tuple[float, float]:
+        return self.ready.get(id(s), (_NEVER, 0.0))
+
     def _latency(self, s: Sig) -> Tuple[float, float]:
         """(cycles after the tangent recursions' state is read, _NEVER when it does not
         depend on it; cycles after any leaf): the order in which a sum adds its terms."""
@@ -153,7 +151,7 @@ class _Rewriter:
             inputs = s.args
         else:  # pseed, pzero, a delay (read from memory), a primal node
             return (_NEVER, 0.0)
-        ready = [self.ready.get(id(a), (_NEVER, 0.0)) for a in inputs]
+        ready = [self._ready_of(a) for a in inputs]
         step = _LATENCY[s.op]
         return (max(r[0] for r in ready) + step, max(r[1] for r in ready) + step)
 
@@ -186,7 +184,7 @@ class _Rewriter:
         groups: Dict[object, List[Sig]] = {}
         late: List[Sig] = []  # fed by a tangent state: added last, on their own
         for t in terms:
-            if self.ready.get(id(t), (_NEVER, 0.0))[0] > _NEVER:
+            if self._ready_of(t)[0] > _NEVER:
                 late.append(t)
             else:
                 groups.setdefault(pack_of(t), []).append(t)
@@ -194,7 +192,7 @@ class _Rewriter:
 
     def _huffman(self, terms: List[Sig]) -> Sig:
         """The sum of `terms` added in the order they are ready (Huffman on readiness)."""
-        heap = [(self.ready.get(id(t), (_NEVER, 0.0)), position, t)
+        heap = [(self._ready_of(t), position, t)
                 for position, t in enumerate(terms)]
         heapq.heapify(heap)
         while len(heap) > 1:

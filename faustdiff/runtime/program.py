@@ -82,6 +82,7 @@ class _Kernel:
         self.float_dtype = np.float32 if precision == "single" else np.float64
         self.state = None
         self.buffers = OutputBuffers()
+        self._unwritten: Optional[List[Tuple[int, int]]] = None
 
     def arrays(self, leading: Tuple[int, ...], m: int, num_outputs: int, n: int):
         """Output and tangent arrays of shapes leading + (num_outputs, n) and
@@ -92,12 +93,17 @@ class _Kernel:
         outputs, _ = self.buffers.take("outputs", leading + (num_outputs, n))
         tangents, reused = self.buffers.take("tangents", leading + (m, num_outputs, n if m else 0))
         if reused:
-            written = set(self.layout.tangent_rows)
-            for k in range(m):
-                for o in range(num_outputs):
-                    if (k, o) not in written:
-                        tangents[..., k, o, :] = 0.0
+            for k, o in self._unwritten_rows(m, num_outputs):
+                tangents[..., k, o, :] = 0.0
         return outputs, tangents
+
+    def _unwritten_rows(self, m: int, num_outputs: int) -> List[Tuple[int, int]]:
+        """The (parameter, output) tangent rows the kernel never writes (computed once)."""
+        if self._unwritten is None:
+            written = set(self.layout.tangent_rows)
+            self._unwritten = [(k, o) for k in range(m) for o in range(num_outputs)
+                               if (k, o) not in written]
+        return self._unwritten
 
     def reset(self):
         self.state = self.fresh_state()

@@ -75,6 +75,18 @@ def collect_with_tables(roots: Iterable[Sig]) -> List[Sig]:
     return every
 
 
+def use_counts(order: Sequence[Sig], readers: Iterable[Sig] = ()) -> Dict[int, int]:
+    """How many times each node of `order` is read, by id: as an argument of a node of
+    `order`, plus once for each of `readers` (outputs, recursion bodies) that is it."""
+    uses: Dict[int, int] = {}
+    for s in order:
+        for a in s.args:
+            uses[id(a)] = uses.get(id(a), 0) + 1
+    for s in readers:
+        uses[id(s)] = uses.get(id(s), 0) + 1
+    return uses
+
+
 def referenced_bodies(order: Sequence[Sig]) -> Dict[RecGroup, List[int]]:
     """For each group, the indices of its bodies read through a recref."""
     used: Dict[RecGroup, set] = {}

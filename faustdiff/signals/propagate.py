@@ -160,36 +160,34 @@ class _Propagator:
             self._state_of.setdefault(id(out), (out, recref(group, j)))
         return outs
 
-    def _delayed(self, x: Sig, samples: int) -> Sig:
-        """x delayed by a constant number of samples. A recursion's output delayed is its
+    def _delayed(self, x: Sig, amount: Sig) -> Sig:
+        """x delayed by `amount`. A recursion's output delayed by a constant int is its
         state delayed one sample less (`w'` is the state itself): one state in the
         kernels instead of two copies of the same past, which would double the work on
         every feedback path that reads both (a biquad's output reads `w'` and `w''`)."""
         state = self._state_of.get(id(x))
-        if state is not None and state[0] is x and 1 <= samples <= _SHARED_STATE_DELAYS:
-            return delay(state[1], const_int(samples - 1))
-        return delay(x, const_int(samples))
+        if (state is not None and state[0] is x and amount.is_const and amount.kind == INT_KIND
+                and 1 <= amount.value <= _SHARED_STATE_DELAYS):
+            return delay(state[1], const_int(amount.value - 1))
+        return delay(x, amount)
 
     # -- primitives
     def _BPrim(self, box, inputs, path):
         name = box.name
         if name == "mem":
-            return [self._delayed(inputs[0], 1)]
+            return [self._delayed(inputs[0], const_int(1))]
         if name == "@":
             # the amount stays as given: `@` truncates it when reading, and a float amount
             # keeps a derivative (see diff/tangents.py)
             x, amount = inputs
-            if amount.is_const and amount.kind == INT_KIND and amount.value >= 1:
-                delayed = self._delayed(x, amount.value)
-            else:
-                delayed = delay(x, amount)
+            delayed = self._delayed(x, amount)
             if delayed.op == "delay" and id(delayed) not in self.delay_sites:
                 # checked once the program is complete (refusals.check_delays), here
                 self.delay_sites[id(delayed)] = (delayed, self._span)
             return [delayed]
         if name == "prefix":
             init, x = inputs
-            return [apply("select2", first_sample(), self._delayed(x, 1), init)]
+            return [apply("select2", first_sample(), self._delayed(x, const_int(1)), init)]
         if name == "attach":
             return [inputs[0]]
         if name == "enable":
