@@ -401,12 +401,17 @@ class _Line:
         d = apply("int", amount)
         if offset:
             d = apply("+", d, const_int(offset))
+        # the shortest read d can be: a recursion reading its own past through a delay
+        # (ef.echo) never reads the value being computed, which would be a cycle
+        shortest = int(max(delay_bound(amount)[0] + offset, 0))
         if self.ring:
-            return apply("select2", apply("<=", d, const_int(0)),
-                         delay(self.previous(), apply("-", d, const_int(1))), self.current())
+            past = delay(self.previous(), apply("-", d, const_int(1)))
+            if shortest >= 1:
+                return past
+            return apply("select2", apply("<=", d, const_int(0)), past, self.current())
         # a register chosen by d; beyond the line, its ends
         value = self.at(self.max_delay)
-        for k in range(self.max_delay - 1, -1, -1):
+        for k in range(self.max_delay - 1, shortest - 1, -1):
             value = apply("select2", apply("<=", d, const_int(k)), value, self.at(k))
         return value
 
