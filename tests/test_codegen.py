@@ -1,4 +1,7 @@
 """Generated kernels against the reference interpreter, on random signal graphs."""
+import math
+from decimal import Decimal, localcontext
+
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -161,3 +164,41 @@ def test_tables_differing_only_in_the_sign_of_a_zero_are_two_tables():
                              "1 / rdtable(waveform{0.0, 1.0}, 0);")
     y = prog.render(n=2)
     assert list(y[:, 0]) == [-np.inf, np.inf]
+
+
+def _ulps(got: np.ndarray, exact) -> float:
+    """The largest distance of `got` from the exact values (Decimals), in ulps of the
+    exact value."""
+    return max(float(abs(Decimal(float(g)) - e)) / math.ulp(float(e)) for g, e in zip(got, exact))
+
+
+def test_powers_of_a_constant_base_and_log10_are_within_an_ulp():
+    """pow(constant, x) and log10 go through exp and log in float64 kernels
+    (runtime_helpers.fd_pow_base, fd_log10): within an ulp of the exact value, and
+    exact where the library is (integer exponents, powers of ten)."""
+    rng = np.random.default_rng(3)
+    exponent = np.concatenate([rng.uniform(-6, 6, 1500), rng.uniform(-300, 300, 300),
+                               np.arange(-22.0, 23.0)])
+    positive = np.concatenate([np.exp(rng.uniform(-700, 700, 1800)), 10.0 ** np.arange(-22, 23)])
+    x = np.stack([exponent, positive])
+    outputs = (apply("pow", const(10), input_sig(0)), apply("pow", const(0.5), input_sig(0)),
+               apply("log10", input_sig(1)), apply("pow", const(2), apply("int", input_sig(0))))
+    assert "fd_pow_base" in render_source(plan_kernel(list(outputs)), "double")
+    y = Program(Propagated(outputs, 2, ())).render(x)
+    with localcontext() as ctx:
+        ctx.prec = 40
+        for row, base in ((0, 10), (1, Decimal("0.5"))):
+            exact = [(Decimal(float(e)) * Decimal(base).ln()).exp() for e in exponent]
+            assert _ulps(y[row], exact) <= 1.0
+        assert _ulps(y[2], [Decimal(float(v)).log10() for v in positive]) <= 1.5  # glibc's: 1.5
+    integers = slice(1800, None)
+    for row, base in ((0, 10.0), (1, 0.5)):  # the C library's pow: exact where it can be
+        assert list(y[row, integers]) == [math.pow(base, e) for e in exponent[integers]]
+    np.testing.assert_array_equal(y[2, integers], np.arange(-22.0, 23.0))
+    assert list(y[3]) == [math.pow(2, math.trunc(e)) for e in exponent]  # an int exponent
+
+    edges = np.array([[np.inf, -np.inf, np.nan, 400.0, -400.0, 0.0],
+                      [0.0, -1.0, np.inf, np.nan, 1.0, 1e-300]])
+    with np.errstate(all="ignore"):
+        want = np.stack([np.power(10.0, edges[0]), np.power(0.5, edges[0]), np.log10(edges[1])])
+    np.testing.assert_array_equal(Program(Propagated(outputs[:3], 2, ())).render(edges), want)

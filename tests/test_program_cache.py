@@ -226,6 +226,15 @@ def _run_twice(compute, kernel, prog, with_tangents, seed):
     return results + [state[0].copy(), state[1].copy()]
 
 
+def test_a_changed_runtime_helper_changes_every_kernel_hash(monkeypatch):
+    """Kernels inline the runtime helpers: machine code compiled with an older helper
+    must not be loaded for the same kernel source."""
+    source = faustdiff.compile("process = pow(10, _);").kernel_source(False)
+    before = cache.source_hash(source)
+    monkeypatch.setattr(cache, "_HELPERS_TEXT", cache._helpers_text() + "\n# changed\n")
+    assert cache.source_hash(source) != before
+
+
 @pytest.mark.parametrize("name, precision", [
     ("fm", "double"), ("ks_string", "double"), ("compressor", "double"),
     ("freeverb", "single"), ("moog", "single"),

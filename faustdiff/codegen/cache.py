@@ -27,9 +27,21 @@ from ..cachedir import cache_dir, write_atomic
 from . import native
 
 
+def _helpers_text() -> str:
+    """The source of the runtime helpers every kernel inlines: a change to one must
+    not load machine code compiled with the old one."""
+    global _HELPERS_TEXT
+    if _HELPERS_TEXT is None:
+        _HELPERS_TEXT = (Path(__file__).parent / "runtime_helpers.py").read_text()
+    return _HELPERS_TEXT
+
+
+_HELPERS_TEXT: Optional[str] = None
+
+
 def source_hash(source: str) -> str:
     h = hashlib.sha256()
-    for part in (source, numba.__version__, __version__, sys.version):
+    for part in (source, _helpers_text(), numba.__version__, __version__, sys.version):
         h.update(part.encode())
         h.update(b"\0")
     return h.hexdigest()[:24]

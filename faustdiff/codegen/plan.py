@@ -276,6 +276,10 @@ class _Planner:
                 stmts.append(Assign(target, "fconst", (), s.attr[2]))
             elif id(s) in arithmetic.steps:
                 stmts += self._steps(arithmetic.steps[id(s)], target, values)
+            elif s.op == "pow" and _positive_constant(s.args[0]):
+                # a constant base: exp(y·log(base)), runtime_helpers.fd_pow_base
+                stmts.append(Assign(target, "pow_base", (values[id(s.args[1])],),
+                                    float(s.args[0].value)))
             else:
                 stmts.append(Assign(target, s.op, tuple(values[id(a)] for a in s.args)))
             line = lines.get(id(s))
@@ -358,6 +362,11 @@ class _Planner:
                 line.offset = start
                 start += width(line.kind)
         return lines
+
+
+def _positive_constant(s: Sig) -> bool:
+    """A constant base that pow can take as exp(y·log(base)): finite, > 0 and not 1."""
+    return s.op == "const" and 0 < s.value < float("inf") and s.value != 1
 
 
 def _rdtable_key(spec: TableSpec, kind) -> tuple:

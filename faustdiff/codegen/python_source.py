@@ -13,6 +13,7 @@ from typing import List
 from ..signals.nodes import FLOAT_KIND, INT_KIND
 from ..signals.packs import is_pack
 from ..signals.primitives import PRIMITIVES, _same_kind
+from .double_double import log_of
 from .plan import (Assign, DelayRead, DelayWrite, KernelPlan, LoopBlock, Table, TableRead,
                    TableWrite, Value, width)
 
@@ -84,6 +85,11 @@ class _Renderer:
             return f"{t.name} = {self.literal(a.attr, t.kind)}"
         if a.op == "first":
             return f"{t.name} = np.int32(1 if {counter} == 0 else 0)"
+        if a.op == "pow_base":
+            hi, lo = log_of(a.attr)
+            y = self.cast(a.operands[0], FLOAT_KIND)
+            call = f"fd_pow_base({y}, {hi!r}, {lo!r}, {a.attr!r})"
+            return f"{t.name} = {self.wrap(call, t.kind)}"
         if a.op in _HELPER_CALLS:
             operands = ", ".join(v.name if is_pack(v.kind) else self.cast(v, FLOAT_KIND)
                                  for v in a.operands)
