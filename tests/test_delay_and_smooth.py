@@ -1,7 +1,6 @@
 """Derivatives through delay amounts and, in smooth mode, through int casts that feed
 table indices and delay amounts."""
 import numpy as np
-import pytest
 
 import faustdiff
 

@@ -7,7 +7,7 @@ import pytest
 
 import faustdiff
 from faustdiff.drivers.derivative import derivative_source
-from reference import corpus_inputs, declared_inputs, faust_available, render_with_faust
+from reference import corpus_inputs, faust_available, render_with_faust
 from test_derivatives_fd import warm_kernel_cache_for
 
 pytestmark = [pytest.mark.reference,

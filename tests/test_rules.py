@@ -1,7 +1,6 @@
 """Every tangent rule against a float64 central finite difference (hypothesis)."""
 import math
 
-import numpy as np
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
