@@ -3,24 +3,21 @@ power or a logarithm of another base through exp and log (runtime_helpers.fd_pow
 fd_log10). Pure Python: the renderer uses it without loading Numba."""
 from __future__ import annotations
 
-from decimal import Decimal, localcontext
+from decimal import Context, Decimal
 from typing import Tuple
 
 DoubleDouble = Tuple[float, float]  # (hi, lo): the constant is hi + lo to about 106 bits
+_EXACT = Context(prec=40)  # decimal digits, beyond the 32 that 106 bits need
 
 
 def _split(value: Decimal) -> DoubleDouble:
     hi = float(value)
-    return hi, float(value - Decimal(hi))
+    return hi, float(_EXACT.subtract(value, Decimal(hi)))
 
 
 def log_of(base: float) -> DoubleDouble:
-    with localcontext() as ctx:
-        ctx.prec = 40
-        return _split(Decimal(base).ln())
+    return _split(_EXACT.ln(Decimal(base)))
 
 
 def inverse_log_of(base: float) -> DoubleDouble:
-    with localcontext() as ctx:
-        ctx.prec = 40
-        return _split(1 / Decimal(base).ln())
+    return _split(_EXACT.divide(1, _EXACT.ln(Decimal(base))))

@@ -229,14 +229,16 @@ def _splat(context, builder, value, value_type, pack):
                                               [0] * pack.count))
 
 
-def _fmuladd(builder, a, b, c):
+def _fmuladd(builder, a, b, c, always_fused: bool = False):
     """a*b + c, rounded once where the machine has a fused multiply-add (llvm.fmuladd:
-    LLVM keeps the multiply and the add apart where fusing would be slower)."""
+    LLVM keeps the multiply and the add apart where fusing would be slower);
+    `always_fused`: rounded once everywhere, in software where the machine cannot
+    (llvm.fma), as the exact error of a product needs."""
     t = a.type
     suffix = (f"v{t.count}{t.element.intrinsic_name}" if isinstance(t, ir.VectorType)
               else t.intrinsic_name)
-    fn = builder.module.declare_intrinsic(f"llvm.fmuladd.{suffix}",
-                                          fnty=ir.FunctionType(t, [t] * 3))
+    name = "llvm.fma" if always_fused else "llvm.fmuladd"
+    fn = builder.module.declare_intrinsic(f"{name}.{suffix}", fnty=ir.FunctionType(t, [t] * 3))
     return builder.call(fn, [a, b, c])
 
 
@@ -338,18 +340,14 @@ def fd_fnma(typingctx, a, b, c):
 # than these in double.
 @intrinsic
 def _fused_multiply_add(typingctx, a, b, c):
-    """a*b + c rounded once (llvm.fma: fused even where the machine cannot, in software),
-    for the exact error of a product."""
+    """a*b + c (float64) rounded once on every machine."""
     if not (a == b == c == types.float64):
         return None
 
     def codegen(context, builder, signature, args):
-        double = ir.DoubleType()
-        fn = builder.module.declare_intrinsic("llvm.fma.f64",
-                                              fnty=ir.FunctionType(double, [double] * 3))
-        return builder.call(fn, args)
+        return _fmuladd(builder, *args, always_fused=True)
 
-    return types.float64(types.float64, types.float64, types.float64), codegen
+    return a(a, b, c), codegen
 
 
 def fd_pow_base(y, ln_hi, ln_lo, base):

@@ -31,25 +31,11 @@ import math
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Set, Tuple, Union
 
+from ..latency import FUSED_MULTIPLY_ADD, latency
 from ..signals.analysis import AUDIO, use_counts
 from ..signals.nodes import FLOAT_KIND, Sig
 
-# Cycles, for ordering only (an x86-64 core of the last years: multiply and add 3 to 4,
-# fused multiply-add 4 to 5, divide 13 or more, a libm call some 20).
-_LATENCY = {"*": 3.0, "+": 3.0, "-": 3.0, "/": 13.0, "select2": 1.0, "select3": 2.0,
-            "pscale": 4.0, "pscale0": 5.0, "padd": 3.0, "pexpand": 1.0}
-_FMA = 4.0
-_LIBM_CALL = 20.0
-_CHEAP = 1.0  # comparisons, int arithmetic, casts
-_CALLS = frozenset({"sin", "cos", "tan", "asin", "acos", "atan", "atan2", "exp", "log",
-                    "log10", "pow", "sqrt", "fmod", "remainder", "sinh", "cosh", "tanh",
-                    "asinh", "acosh", "atanh", "exp10", "cbrt", "hypot"})
 _EARLY = -math.inf  # ready before any state of this sample is read
-
-
-def _step(op: str) -> float:
-    """The latency of a node's own operation."""
-    return _LATENCY.get(op, _LIBM_CALL if op in _CALLS else _CHEAP)
 _LEAVES = frozenset({"const", "fconst", "input", "param", "first", "recref", "delay",
                      "rdtable", "rwtable", "pseed", "pzero"})
 
@@ -234,7 +220,7 @@ class _Planner:
                     latest = max(latest, ready[id(a)])
                 elif self.loop_of.get(id(a)) == loop:
                     latest = max(latest, 0.0)
-            ready[id(s)] = latest + _step(s.op)
+            ready[id(s)] = latest + latency(s.op)
         return ready
 
     def _depths(self) -> Dict[int, float]:
@@ -246,7 +232,7 @@ class _Planner:
             if s.op in _LEAVES or self.rates.get(id(s)) != AUDIO:
                 depth[id(s)] = 0.0
             else:
-                depth[id(s)] = max(depth[id(a)] for a in s.args) + _step(s.op)
+                depth[id(s)] = max(depth[id(a)] for a in s.args) + latency(s.op)
         return depth
 
     def _ready_in(self, s: Sig, loop: Optional[int]) -> float:
@@ -325,7 +311,7 @@ class _Planner:
         product of `factors` added to a value ready at `addend_ready`: fused unless that
         is later."""
         r = max(self._ready_in(a, loop) for a in factors)
-        fused = max(r, addend_ready) + _FMA
+        fused = max(r, addend_ready) + FUSED_MULTIPLY_ADD
         unfused = max(r + multiply, addend_ready) + add
         return (fused, True, r) if fused <= unfused else (unfused, False, r)
 
@@ -337,12 +323,12 @@ class _Planner:
         ready_second = self._ready_in(second.node, loop)
         # the first addition: either operand may be the fused product (the later one
         # when both could), or neither
-        options = [(max(ready_first, ready_second) + _LATENCY["+"], 2, None)]
+        options = [(max(ready_first, ready_second) + latency("+"), 2, None)]
         for product, addend, ready_addend, rank in ((second, first, ready_first, 0),
                                                     (first, second, ready_second, 1)):
             if self._fusable(product.node):
                 ready, fuse, _ = self._fusion(product.node.args, ready_addend, loop,
-                                              _LATENCY["*"], _LATENCY["+"])
+                                              latency("*"), latency("+"))
                 if fuse:
                     options.append((ready, rank, (product, addend)))
         ready, _, choice = min(options, key=lambda o: o[:2])
@@ -359,7 +345,7 @@ class _Planner:
             acc = len(steps) - 1
             if self._fusable(term.node):
                 fused_ready, fuse, _ = self._fusion(term.node.args, ready, loop,
-                                                    _LATENCY["*"], _LATENCY["+"])
+                                                    latency("*"), latency("+"))
                 if fuse:
                     self.absorbed.add(id(term.node))
                     steps.append(Step("fnma" if term.negative else "fma",
@@ -367,7 +353,7 @@ class _Planner:
                     ready = fused_ready
                     continue
             steps.append(Step("-" if term.negative else "+", (acc, term.node)))
-            ready = max(ready, self._ready_in(term.node, loop)) + _LATENCY["+"]
+            ready = max(ready, self._ready_in(term.node, loop)) + latency("+")
         return steps
 
     def _fused_pack_sum(self, s: Sig, loop: Optional[int]) -> Optional[List[Step]]:
@@ -381,7 +367,7 @@ class _Planner:
             if not self._free_product(scaled, "pscale"):
                 continue
             _, fuse, r = self._fusion(scaled.args, self._ready_in(other, loop), loop,
-                                      _LATENCY["pscale"], _LATENCY["padd"])
+                                      latency("pscale"), latency("padd"))
             if fuse and (best is None or r > best[0]):
                 best = (r, scaled, other)
         if best is None:

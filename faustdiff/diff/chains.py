@@ -28,14 +28,12 @@ import heapq
 import math
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
+from ..latency import latency
 from ..signals.analysis import AUDIO, collect, infer_rates, rate_rule, use_counts
 from ..signals.nodes import FLOAT_KIND, Sig, const_float, delay, node, rwtable
 from ..signals.packs import PACK_OPS, expand, pack_of, padd, pscale
 from ..signals.primitives import apply, static_kind
 
-# Latencies (cycles) of the vector operations a pack op becomes, for ordering only.
-_LATENCY = {"pscale": 4, "pscale0": 5, "padd": 3, "pexpand": 1, "pselect2": 1,
-            "pselect3": 2, "rwtable": 5}
 _NEVER = -math.inf  # the latency of what no tangent state feeds in this sample
 
 
@@ -152,7 +150,7 @@ class _Rewriter:
         else:  # pseed, pzero, a delay (read from memory), a primal node
             return (_NEVER, 0.0)
         ready = [self._ready_of(a) for a in inputs]
-        step = _LATENCY[s.op]
+        step = latency(s.op)
         return (max(r[0] for r in ready) + step, max(r[1] for r in ready) + step)
 
     # ------------------------------------------------------------------ the walk

@@ -30,7 +30,7 @@ from lark.lexer import Lexer, PatternStr
 from ..cachedir import writable_subdir
 from ..errors import FaustSyntaxError, Span
 from . import ast
-from .source import _position, read_source
+from .source import line_column, read_source
 
 __all__ = ["parse_string", "parse_file", "read_source"]
 
@@ -536,7 +536,7 @@ class _Parser:
             try:
                 statements = self.lark.parse(source)
             except _LexError as error:
-                line, column = _position(text, error.offset)
+                line, column = line_column(text, error.offset)
                 span = Span(filename, line, column, line, column + 1)
                 raise FaustSyntaxError(error.message, span) from None
             except UnexpectedToken as error:
@@ -559,7 +559,7 @@ class _Parser:
             line, column = (token.end_line or 1), (token.end_column or 1)
             span = Span(filename, line, column, line, column)
             if source.open_comment is not None:
-                opened = _position(source.text, source.open_comment)[0]
+                opened = line_column(source.text, source.open_comment)[0]
                 hint = f"the comment opened with /* at line {opened} is never closed"
             else:
                 hint = self._bracket_hint(source.text, token, expected)

@@ -11,7 +11,7 @@ from typing import Tuple, Union
 from ..errors import FaustDiffError, FaustResourceError, FaustSyntaxError, Span
 
 
-def _position(text: str, offset: int) -> Tuple[int, int]:
+def line_column(text: str, offset: int) -> Tuple[int, int]:
     """1-based (line, column) of a character offset."""
     line = text.count("\n", 0, offset) + 1
     return line, offset - (text.rfind("\n", 0, offset) + 1) + 1
@@ -39,7 +39,7 @@ def read_source(path: Union[str, Path]) -> str:
     except UnicodeDecodeError:
         text = data.decode("latin-1")
     if "\0" in text:
-        line, column = _position(text, text.index("\0"))
+        line, column = line_column(text, text.index("\0"))
         raise FaustSyntaxError(f"'{name}' is a binary file, not Faust source text",
                                Span(name, line, column, line, column + 1),
                                hint="it has a NUL byte here; a Faust program is plain text")

@@ -38,7 +38,6 @@ import threading
 from pathlib import Path
 from typing import Callable, List, Optional, Sequence, Tuple
 
-
 from .. import __version__
 from ..cachedir import builtin_value, load_builtins, writable_subdir, write_atomic
 from ..errors import FaustDiffError, FaustRuntimeError, Span
