@@ -32,7 +32,8 @@ def _helpers_text() -> str:
     not load machine code compiled with the old one."""
     global _HELPERS_TEXT
     if _HELPERS_TEXT is None:
-        _HELPERS_TEXT = (Path(__file__).parent / "runtime_helpers.py").read_text()
+        _HELPERS_TEXT = "".join((Path(__file__).parent / name).read_text()
+                                for name in ("runtime_helpers.py", "libm.py"))
     return _HELPERS_TEXT
 
 

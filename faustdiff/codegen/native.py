@@ -12,7 +12,8 @@ milliseconds, so a kernel's object code is also kept in a file of its own:
   and Numba's description of the machine the code is for (triple, CPU name, features);
 * **load** (in a later process): an MCJIT engine of its own receives both objects, their
   undefined symbols are bound exactly as Numba binds them (Numba's C helpers, the NRT, the
-  C math functions Numba routes through its helper library; the rest from the process),
+  C math functions Numba routes through its helper library, those the kernels call by
+  names of their own; the rest from the process),
   and the entry function is called through ctypes.
 
 The native function uses Numba's internal calling convention: an i32 status, a pointer
@@ -42,6 +43,7 @@ from typing import Dict, List, Optional, Set, Tuple
 import numpy as np
 
 from ..cachedir import load_builtins, write_atomic
+from . import libm
 
 FORMAT = 3  # (changes with the layout of the file or the entry function's arguments)
 SUFFIX = ".native"
@@ -297,9 +299,10 @@ _numba_table: Optional[Dict[str, int]] = None
 
 def _numba_symbols() -> Dict[str, int]:
     """The symbols Numba itself adds to LLVM's table before running any code (see
-    numba.core.base._load_global_helpers, numba.core.runtime.nrt, numba.core.externals):
-    binding the same names to the same addresses makes the loaded code call exactly the
-    functions it calls under Numba (the C math functions included)."""
+    numba.core.base._load_global_helpers, numba.core.runtime.nrt, numba.core.externals),
+    and the C math functions the kernels call by names of their own (libm.py): binding
+    the same names to the same addresses makes the loaded code call exactly the
+    functions it calls under Numba."""
     global _numba_table
     if _numba_table is None:
         from numba import _dynfunc, _helperlib
@@ -316,6 +319,7 @@ def _numba_symbols() -> Dict[str, int]:
                 table["PyExc_" + obj.__name__] = id(obj)
         table.update((name, _helperlib.c_helpers[name]) for name in INTR_MATH
                      if name in _helperlib.c_helpers)
+        table.update(libm.addresses())
         _numba_table = table
     return _numba_table
 

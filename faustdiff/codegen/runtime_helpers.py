@@ -6,10 +6,12 @@ import math
 import platform
 
 import numpy as np
+import llvmlite.binding as llvm_binding
 from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic, models, overload, register_model
 
+from . import libm
 from .double_double import inverse_log_of
 
 _JIT = dict(cache=True, error_model="numpy", inline="always", nogil=True)
@@ -59,9 +61,65 @@ def fd_round(x):
     return t
 
 
+# --- exp, log, pow ----------------------------------------------------------------------
+# Called under names of their own, bound to the C library's current versions (libm.py):
+# Numba's math.exp reaches glibc's compatibility wrapper. Declared without side effects
+# (as LLVM's own llvm.exp is), so LLVM may hoist and share them like any arithmetic.
+for _name, _address in libm.addresses().items():
+    llvm_binding.add_symbol(_name, _address)
+
+
+def _libm_codegen(name):
+    def codegen(context, builder, signature, args):
+        module = builder.module
+        fn = module.globals.get(name)
+        if fn is None:
+            t = args[0].type
+            fn = ir.Function(module, ir.FunctionType(t, [t] * len(args)), name)
+            fn.attributes.add("nounwind")
+            fn.attributes.add("readnone")
+        return builder.call(fn, args)
+
+    return codegen
+
+
+def _libm_typing(double_name, single_name, args):
+    """The signature and code of a call of the C library's `double_name` on float64
+    arguments or `single_name` on float32 ones; None for other arguments."""
+    if len(set(args)) != 1 or args[0] not in (types.float64, types.float32):
+        return None
+    name = libm.symbol(double_name if args[0] == types.float64 else single_name)
+    return args[0](*args), _libm_codegen(name)
+
+
+@intrinsic
+def _exp(typingctx, x):
+    return _libm_typing("exp", "expf", (x,))
+
+
+@intrinsic
+def _log(typingctx, x):
+    return _libm_typing("log", "logf", (x,))
+
+
+@intrinsic
+def _pow(typingctx, x, y):
+    return _libm_typing("pow", "powf", (x, y))
+
+
+@njit(**_JIT)
+def fd_exp(x):
+    return _exp(x)
+
+
+@njit(**_JIT)
+def fd_log(x):
+    return _log(x)
+
+
 @njit(**_JIT)
 def fd_pow(x, y):
-    return math.pow(x, y)
+    return _pow(x, y)
 
 
 @njit(**_JIT)
@@ -359,17 +417,17 @@ def _pow_base_double(y, ln_hi, ln_lo, base):
     # exp of y·log(base) carried to twice the precision: its low part e scales the
     # result by 1 + e
     p = y * ln_hi
-    if abs(p) < 700.0 and y != math.floor(y):
+    if abs(p) < 700.0 and y != np.floor(y):
         e = _fused_multiply_add(y, ln_hi, -p) + y * ln_lo
-        r = math.exp(p)
+        r = _exp(p)
         return _fused_multiply_add(r, e, r)
-    return math.pow(base, y)  # integer exponents (exact), ends of the range, NaN
+    return _pow(base, y)  # integer exponents (exact), ends of the range, NaN
 
 
 @overload(fd_pow_base, inline="always")
 def _pow_base_typed(y, ln_hi, ln_lo, base):
     if y == types.float32:  # glibc's powf is as fast as exp in double
-        return lambda y, ln_hi, ln_lo, base: math.pow(np.float32(base), y)
+        return lambda y, ln_hi, ln_lo, base: _pow(np.float32(base), y)
     return _pow_base_double
 
 
@@ -384,9 +442,9 @@ def fd_log10(x):
 def _log10_double(x):
     # log(x)/log(10); within 4 ulps of an integer (x a power of ten, or 1) the
     # library's, which is exact there
-    ln = math.log(x)
+    ln = _log(x)
     r = _fused_multiply_add(ln, _INV_LN10_HI, ln * _INV_LN10_LO)
-    if abs(r - math.floor(r + 0.5)) > 8.9e-16 * abs(r):
+    if abs(r - np.floor(r + 0.5)) > 8.9e-16 * abs(r):
         return r
     return math.log10(x)
 

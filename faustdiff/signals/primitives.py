@@ -337,8 +337,8 @@ _unary("asin", np.arcsin, "math.asin", lambda x, out: div(_c(1.0), _sqrt1m(x)),
 _unary("acos", np.arccos, "math.acos", lambda x, out: neg(div(_c(1.0), _sqrt1m(x))),
        convention=f"acos at ±1: {STEEP}", steep=True)
 _unary("atan", np.arctan, "math.atan", lambda x, out: div(_c(1.0), add(_c(1.0), mul(x, x))))
-_unary("exp", np.exp, "math.exp", lambda x, out: out, _iv_monotone(np.exp))
-_unary("log", np.log, "math.log", lambda x, out: div(_c(1.0), x))
+_unary("exp", np.exp, "fd_exp", lambda x, out: out, _iv_monotone(np.exp))
+_unary("log", np.log, "fd_log", lambda x, out: div(_c(1.0), x))
 _unary("log10", np.log10, "fd_log10", lambda x, out: div(_c(1.0 / math.log(10.0)), x))
 _unary("sqrt", np.sqrt, "math.sqrt", lambda x, out: div(_c(0.5), out),
        convention=f"sqrt at 0: {STEEP}", steep=True)

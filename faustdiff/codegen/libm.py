@@ -1,0 +1,48 @@
+"""Where the kernels' calls of exp, log and pow go.
+
+Numba reaches the C math functions through its helper library, which was linked
+against an old C library: on glibc it calls the compatibility versions (`exp@GLIBC_2.2.5`,
+which wrap the current function in SVID error handling, about 0.6 ns a call).
+The kernels call these few functions under names of their own
+(`runtime_helpers.fd_exp`, `fd_log`, `fd_pow`), bound here to the process's current
+versions (the same results: the wrappers only add errno handling on overflow), or to
+Numba's own addresses where the process has no such symbol. This module imports no
+Numba beyond its C helper table, so the loader of saved kernels (`native.py`) can bind
+the names as cheaply as the other symbols.
+"""
+from __future__ import annotations
+
+import ctypes
+from typing import Dict, Optional
+
+# (name in the C library, number of arguments), double and single precision
+FUNCTIONS = (("exp", 1), ("log", 1), ("pow", 2), ("expf", 1), ("logf", 1), ("powf", 2))
+PREFIX = "faustdiff_libm_"
+
+_addresses: Optional[Dict[str, int]] = None
+
+
+def symbol(name: str) -> str:
+    """The name a kernel calls the C library's `name` by."""
+    return PREFIX + name
+
+
+def addresses() -> Dict[str, int]:
+    """{kernel symbol: address} for every function of FUNCTIONS."""
+    global _addresses
+    if _addresses is None:
+        from numba import _helperlib
+
+        try:
+            process = ctypes.CDLL(None)  # what the process links: the default versions
+        except OSError:
+            process = None
+        table = {}
+        for name, _ in FUNCTIONS:
+            try:
+                address = ctypes.cast(getattr(process, name), ctypes.c_void_p).value
+            except AttributeError:
+                address = None
+            table[symbol(name)] = address or _helperlib.c_helpers[name]
+        _addresses = table
+    return _addresses
