@@ -9,7 +9,9 @@ when it is checked (so a test or a user can change it between compiles), else it
   points, 267,000 would take 15 GB);
 - `FAUSTDIFF_MAX_EVALUATION_STEPS`: expressions evaluated (2,000,000); a definition that
   makes exponentially many different copies of itself reaches it (the test corpora need
-  4,000 steps, an.rfft_analyzer_magsq(256) 390,000).
+  4,000 steps, an.rfft_analyzer_magsq(256) 390,000);
+- `FAUSTDIFF_FISSION_BLOCK`: samples per block when a sample loop runs as stages
+  (`codegen/fission.py`; 64, 0 for one loop always).
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ DEFAULTS = {
     "FAUSTDIFF_MAX_TABLE": 1 << 24,
     "FAUSTDIFF_MAX_ITERATIONS": 1 << 18,
     "FAUSTDIFF_MAX_EVALUATION_STEPS": 2_000_000,
+    "FAUSTDIFF_FISSION_BLOCK": 64,
 }
 
 

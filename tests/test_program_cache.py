@@ -237,7 +237,7 @@ def test_a_changed_runtime_helper_changes_every_kernel_hash(monkeypatch):
 
 @pytest.mark.parametrize("name, precision", [
     ("fm", "double"), ("ks_string", "double"), ("compressor", "double"),
-    ("freeverb", "single"), ("moog", "single"),
+    ("freeverb", "single"), ("moog", "single"), ("compressor", "single"),
 ])
 def test_native_kernels_match_numba_bit_for_bit(cache_dir, name, precision):
     prog = faustdiff.compile((BENCH / f"{name}.dsp").read_text(), precision=precision)

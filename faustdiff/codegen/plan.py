@@ -16,7 +16,8 @@ added in the order they are ready, and products read once fuse into multiply-add
 State lives in two flat arrays (floats, ints): int slot 0 is the main sample counter,
 int slot 1 says whether the tables have been filled. A tangent pack (`signals/packs.py`)
 is a value of several float lanes: its state, delay-line samples and table entries
-take one float slot per lane, side by side.
+take one float slot per lane, side by side. The main loop may then run as stages over
+blocks of samples (`codegen/fission.py`).
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from ..errors import FaustResourceError
 from ..signals.analysis import AUDIO, collect, delay_bound, infer_kinds, infer_rates, ring_size
 from ..signals.nodes import FLOAT_KIND, INT_KIND, ParamSpec, Sig, TableSpec, format_sig
 from ..signals.packs import is_pack
-from ..limits import max_delay_samples
+from ..limits import limit, max_delay_samples
 from .sums import Step, plan_arithmetic
 
 SHIFT_REGISTER_MAX = 4  # constant delays up to this many samples use scalars
@@ -138,6 +139,9 @@ class LoopBlock:
     rec_updates: List[Tuple[ScalarState, Value]] = field(default_factory=list)
     delay_lines: List[DelayLine] = field(default_factory=list)
     values: Dict[int, Value] = field(default_factory=dict)
+    # the loop as stages over blocks of `stage_block` samples (codegen/fission.py)
+    stages: Optional[list] = None
+    stage_block: int = 0
 
 
 @dataclass
@@ -389,5 +393,12 @@ def plan_kernel(outputs: Sequence[Sig], tangents: Sequence[Optional[Sig]] = (),
     tan_values = [(k, o, main.values[id(t)], position)
                   for o, t in enumerate(tangents) if t is not None
                   for position, k in enumerate(main.values[id(t)].kind.lanes)]
+    block = limit("FAUSTDIFF_FISSION_BLOCK")
+    if block > 0:
+        from .fission import split_stages  # (fission reads the plan's classes)
+
+        sinks = [v for _, v in out_values] + [v for _, _, v, _ in tan_values]
+        main.stages = split_stages(main, sinks, block, planner.slots.take)
+        main.stage_block = block
     return KernelPlan(planner.table_inits, planner.constant_tables, main, out_values, tan_values,
                       planner.slots.sizes[FLOAT_KIND], planner.slots.sizes["int"])

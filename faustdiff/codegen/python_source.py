@@ -237,14 +237,26 @@ class _Renderer:
             scalars += [(st.local, st.slot) for st in line.shift_register]
         lines += [x for v, slot in scalars for x in self.load(v, slot)]
         lines.append(f"{c} = {start}")
+        if b.stages:
+            lines += self.staged_loop(b, length, per_sample)
+        else:
+            body: List[str] = []
+            for stmt in b.loop_start + b.loop:
+                body += self.statement(stmt, c)
+            body += per_sample
+            body += self.sample_end(b.rec_updates, b.delay_lines, c)
+            lines.append(f"for _i_{c} in range({length}):")
+            lines += ["    " + x for x in body]
+        lines += [x for v, slot in scalars for x in self.store(v, slot)]
+        return lines
+
+    @staticmethod
+    def sample_end(rec_updates, delay_lines, c: str) -> List[str]:
+        """End of a sample: every state scalar takes its next value at once (a body may
+        itself be another state scalar, so the updates must not see each other)."""
         body: List[str] = []
-        for stmt in b.loop_start + b.loop:
-            body += self.statement(stmt, c)
-        body += per_sample
-        # end of the sample: every state scalar takes its next value at once (a body may
-        # itself be another state scalar, so the updates must not see each other)
-        updates = [(st.local.name, v.name) for st, v in b.rec_updates]
-        for line in b.delay_lines:
+        updates = [(st.local.name, v.name) for st, v in rec_updates]
+        for line in delay_lines:
             reg = line.shift_register
             updates += [(reg[k].local.name, reg[k - 1].local.name) for k in range(1, len(reg))]
             if reg:
@@ -257,10 +269,44 @@ class _Renderer:
                 body.append(f"{saved[src]} = {src}")
         body += [f"{t} = {saved.get(src, src)}" for t, src in updates]
         body.append(f"{c} += 1")
-        lines.append(f"for _i_{c} in range({length}):")
-        lines += ["    " + x for x in body]
-        lines += [x for v, slot in scalars for x in self.store(v, slot)]
+        return body
+
+    def staged_loop(self, b: LoopBlock, length: str, per_sample: List[str]) -> List[str]:
+        """The loop as stages (codegen/fission.py): blocks of samples, each stage over
+        the whole block before the next, the values between them in scratch slots."""
+        c = b.counter
+        block = b.stage_block
+        lines = [f"for _b_{c} in range(0, {length}, {block}):",
+                 f"    _e_{c} = min({length}, _b_{c} + {block})",
+                 f"    _t0_{c} = {c}"]
+        for k, stage in enumerate(b.stages):
+            body = [x for value, slot in stage.loads for x in self.scratch_read(value, slot, c)]
+            for stmt in stage.statements:
+                body += self.statement(stmt, c)
+            if k == len(b.stages) - 1:
+                body += per_sample
+            body += [x for value, slot in stage.stores for x in self.scratch_write(value, slot, c)]
+            body += self.sample_end(stage.rec_updates, stage.delay_lines, c)
+            lines += [f"    {c} = _t0_{c}", f"    for _i_{c} in range(_b_{c}, _e_{c}):"]
+            lines += ["        " + x for x in body]
         return lines
+
+    def scratch_at(self, value: Value, slot: int, c: str) -> str:
+        w = width(value.kind)
+        return f"{slot} + (_i_{c} - _b_{c})" + (f" * {w}" if w > 1 else "")
+
+    def scratch_read(self, value: Value, slot: int, c: str) -> List[str]:
+        at = self.scratch_at(value, slot, c)
+        if is_pack(value.kind):
+            return [f"{value.name} = {self.slots_read(at, value.kind)}"]
+        read = f"{self.buffer(value.kind)}[{at}]"
+        return [f"{value.name} = {'np.int32(' + read + ')' if value.kind == INT_KIND else read}"]
+
+    def scratch_write(self, value: Value, slot: int, c: str) -> List[str]:
+        at = self.scratch_at(value, slot, c)
+        if is_pack(value.kind):
+            return self.slots_write(at, value)
+        return [f"{self.buffer(value.kind)}[{at}] = {value.name}"]
 
 
 def _indent(lines: List[str], spaces: int) -> str:

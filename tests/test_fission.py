@@ -1,0 +1,74 @@
+"""Loop fission (codegen/fission.py): a sample loop run as stages over blocks of samples
+computes the same bits as one loop, outputs and tangents, across calls and block edges."""
+import numpy as np
+import pytest
+
+import faustdiff
+
+# Recursions, library calls between them, a value that crosses stages as an int, shift
+# registers and a ring buffer fed by a call, tangent packs crossing stages.
+SYNTH = """
+f = hslider("f[diff:1]", 440, 50, 1000, 1);
+g = hslider("g[diff:1]", 0.5, 0, 0.99, 0.01);
+phase = (+(f / 44100) : \\(x).(x - floor(x))) ~ _;
+steps = int(phase * 16);
+tone = sin(6.283185307179586 * phase) + float(steps % 3) * 0.1;
+smooth(c) = *(1 - c) : + ~ *(c);
+process = _ + tone : smooth(g) : exp <: @(3) * log(abs(_) + 1),
+          (_ : smooth(0.9) : atan), (_ <: @(min(100, max(0, int(phase * 100)))) + _');
+"""
+
+COMPRESSOR = """
+import("stdfaust.lib");
+process = co.compressor_mono(hslider("ratio[diff:1]", 4, 1, 20, 0.1),
+                             hslider("thresh[diff:1]", -20, -60, 0, 0.1),
+                             hslider("att[diff:1]", 0.01, 0.001, 0.2, 0.001), 0.2);
+"""
+
+# a recursion that reads the result of a call: one stage, never split
+CALL_IN_FEEDBACK = """
+process = + ~ (sin : *(0.5));
+"""
+
+
+def _compile(code, block, monkeypatch, precision):
+    monkeypatch.setenv("FAUSTDIFF_FISSION_BLOCK", str(block))
+    return faustdiff.compile(code, precision=precision)
+
+
+def _run_in_pieces(prog, x, pieces):
+    """Outputs and tangents over x, rendered in calls of the given lengths."""
+    outs, tans, at = [], [], 0
+    for k, n in enumerate(pieces):
+        y, t = prog.jvp(x[:, at:at + n], reset=k == 0)
+        outs.append(y)
+        tans.append(np.stack([t[key] for key in sorted(t)]))
+        at += n
+    return np.concatenate(outs, axis=-1), np.concatenate(tans, axis=-1)
+
+
+def _is_staged(prog) -> bool:
+    return "for _b_t in range" in prog._kernel(True).source
+
+
+@pytest.mark.parametrize("precision", ["double", "single"])
+@pytest.mark.parametrize("code", [SYNTH, COMPRESSOR], ids=["synth", "compressor"])
+def test_stages_compute_the_bits_of_one_loop(code, precision, monkeypatch):
+    x = np.random.default_rng(1).uniform(-1, 1, (1, 700))
+    pieces = [100, 37, 1, 262, 300]
+    one_loop = _compile(code, 0, monkeypatch, precision)
+    assert not _is_staged(one_loop)
+    want_y, want_t = _run_in_pieces(one_loop, x, pieces)
+    assert np.all(np.isfinite(want_y)) and np.any(want_t != 0)
+    for block in (5, 64):
+        staged = _compile(code, block, monkeypatch, precision)
+        assert _is_staged(staged)
+        y, t = _run_in_pieces(staged, x, pieces)
+        np.testing.assert_array_equal(y, want_y)
+        np.testing.assert_array_equal(t, want_t)
+        np.testing.assert_array_equal(staged.render(x), one_loop.render(x))
+
+
+def test_a_call_inside_a_recursion_stays_one_loop(monkeypatch):
+    prog = _compile(CALL_IN_FEEDBACK, 64, monkeypatch, "double")
+    assert not _is_staged(prog)
