@@ -17,12 +17,41 @@ from .double_double import inverse_log_of
 _JIT = dict(cache=True, error_model="numpy", inline="always", nogil=True)
 
 
-@njit(**_JIT)
 def fd_int(x):
     """C (int) cast as x86 does it: truncation, INT_MIN when out of range or NaN."""
+    return np.int32(int(x)) if -2147483648.0 <= x < 2147483648.0 else np.int32(-2147483648)
+
+
+def _int_portable(x):
     if x >= -2147483648.0 and x < 2147483648.0:
         return np.int32(int(x))
     return np.int32(-2147483648)
+
+
+@intrinsic
+def _int_x86(typingctx, x):
+    """x86's own truncating conversion (cvttsd2si, cvttss2si): INT_MIN for NaN and out of
+    range is what the instruction gives, with no compare or branch (a table oscillator
+    casts twice a sample)."""
+    if x not in (types.float64, types.float32):
+        return None
+
+    def codegen(context, builder, signature, args):
+        double = signature.args[0] == types.float64
+        vector = ir.VectorType(args[0].type, 2 if double else 4)
+        packed = builder.insert_element(ir.Constant(vector, ir.Undefined), args[0], _i32(0))
+        name = "llvm.x86.sse2.cvttsd2si" if double else "llvm.x86.sse.cvttss2si"
+        fn = builder.module.declare_intrinsic(name, fnty=ir.FunctionType(ir.IntType(32), [vector]))
+        return builder.call(fn, [packed])
+
+    return types.int32(x), codegen
+
+
+@overload(fd_int, inline="always")
+def _int_typed(x):
+    if _X86 and x in (types.float64, types.float32):
+        return lambda x: _int_x86(x)
+    return _int_portable
 
 
 @njit(**_JIT)
