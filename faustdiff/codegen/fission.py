@@ -30,15 +30,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from ..graphs import strongly_connected
+from ..latency import LIBRARY_CALLS
 from .plan import (Assign, DelayLine, DelayRead, DelayWrite, LoopBlock, ScalarState, TableRead,
                    TableWrite, Value, storage, width)
 
 
-# operations the kernels compute by calling the C math library
-COSTLY_OPS = frozenset({"exp", "log", "log10", "pow", "pow_base", "sin", "cos", "tan", "asin",
-                        "acos", "atan", "atan2", "sinh", "cosh", "tanh", "asinh", "acosh",
-                        "atanh", "log1p", "expm1", "exp2", "log2", "cbrt", "hypot", "erf",
-                        "erfc", "tgamma", "lgamma", "fmod", "remainder"})
+# operations the kernels compute by calling the C math library (not sqrt: an instruction)
+COSTLY_OPS = (LIBRARY_CALLS - {"sqrt"}) | {"pow_base"}
 
 STATEFUL, COSTLY, CHEAP = "stateful", "costly", "cheap"
 
@@ -91,50 +90,6 @@ class _Union:
 
     def join(self, a, b):
         self.parent[self.find(a)] = self.find(b)
-
-
-def _components(nodes: Sequence[object], edges: Dict[object, set]) -> Dict[object, int]:
-    """Strongly connected components (Tarjan's, without recursion): node -> component."""
-    index: Dict[object, int] = {}
-    low: Dict[object, int] = {}
-    comp: Dict[object, int] = {}
-    stack: List[object] = []
-    on_stack = set()
-    count = 0
-    for root in nodes:
-        if root in index:
-            continue
-        work = [(root, iter(sorted(edges.get(root, ()), key=str)))]
-        index[root] = low[root] = len(index)
-        stack.append(root)
-        on_stack.add(root)
-        while work:
-            node, successors = work[-1]
-            advanced = False
-            for nxt in successors:
-                if nxt not in index:
-                    index[nxt] = low[nxt] = len(index)
-                    stack.append(nxt)
-                    on_stack.add(nxt)
-                    work.append((nxt, iter(sorted(edges.get(nxt, ()), key=str))))
-                    advanced = True
-                    break
-                if nxt in on_stack:
-                    low[node] = min(low[node], index[nxt])
-            if advanced:
-                continue
-            work.pop()
-            if work:
-                low[work[-1][0]] = min(low[work[-1][0]], low[node])
-            if low[node] == index[node]:
-                while True:
-                    member = stack.pop()
-                    on_stack.discard(member)
-                    comp[member] = count
-                    if member == node:
-                        break
-                count += 1
-    return comp
 
 
 def split_stages(b: LoopBlock, sinks: Sequence[Value], block: int,
@@ -195,7 +150,9 @@ def split_stages(b: LoopBlock, sinks: Sequence[Value], block: int,
     for key, value in next_values:
         depend(where.get(value.name), union.find(key))
     groups = sorted({union.find(key) for key in list(union.parent)}, key=str)
-    comp = _components(groups, edges)
+    after = {g: sorted(targets, key=str) for g, targets in edges.items()}
+    comp = {g: c for c, members_of in enumerate(strongly_connected(groups, after))
+            for g in members_of}
     members: Dict[int, List[int]] = {comp[g]: [] for g in groups}  # statements
     for k in range(len(statements)):
         members[comp[group_of[k]]].append(k)

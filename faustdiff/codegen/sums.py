@@ -31,6 +31,7 @@ import math
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Set, Tuple, Union
 
+from ..graphs import strongly_connected
 from ..latency import FUSED_MULTIPLY_ADD, latency
 from ..signals.analysis import AUDIO, use_counts
 from ..signals.nodes import FLOAT_KIND, Sig
@@ -151,46 +152,9 @@ def _reaching(order: Sequence[Sig], marks: Dict[int, int]) -> Dict[int, int]:
 
 
 def _cycles(nodes: List[int], after: Dict[int, List[int]]) -> List[List[int]]:
-    """The strongly connected components of a graph that contain a cycle (Tarjan's
-    algorithm, without recursion)."""
-    index: Dict[int, int] = {}
-    low: Dict[int, int] = {}
-    on_stack: Set[int] = set()
-    stack: List[int] = []
-    found: List[List[int]] = []
-    for root in nodes:
-        if root in index:
-            continue
-        work = [(root, 0)]
-        while work:
-            v, i = work.pop()
-            if i == 0:
-                index[v] = low[v] = len(index)
-                stack.append(v)
-                on_stack.add(v)
-            successors = after[v]
-            if i < len(successors):
-                work.append((v, i + 1))
-                w = successors[i]
-                if w not in index:
-                    work.append((w, 0))
-                elif w in on_stack:
-                    low[v] = min(low[v], index[w])
-                continue
-            if work:  # v is done: its caller takes its low link
-                caller = work[-1][0]
-                low[caller] = min(low[caller], low[v])
-            if low[v] == index[v]:
-                component = []
-                while True:
-                    w = stack.pop()
-                    on_stack.discard(w)
-                    component.append(w)
-                    if w == v:
-                        break
-                if len(component) > 1 or v in after[v]:
-                    found.append(component)
-    return found
+    """The strongly connected components of a graph that contain a cycle."""
+    return [component for component in strongly_connected(nodes, after)
+            if len(component) > 1 or component[0] in after[component[0]]]
 
 
 class _Planner:
