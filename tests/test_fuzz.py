@@ -25,11 +25,11 @@ from typing import Dict, List, Optional
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 import faustdiff
-from faust_generator import SAMPLE_RATES, SAMPLES, FuzzProgram, batches, combine
+from faust_generator import SAMPLE_RATES, SAMPLES, Expr, FuzzProgram, batches, combine
 from faustdiff.errors import FaustDiffError
 from faustdiff.parse import parse_string
 from faustdiff.parse.parser import _get_parser
@@ -49,7 +49,7 @@ SINGLE_TOLERANCE = 1e-6
 # Ill-conditioned programs (see output_agrees): Faust's float32 render may stray from the
 # float64 values up to NOISE_FACTOR times as far as faustdiff's own float32 render does,
 # and never more than NOISE_CEILING, so that such a program can still fail.
-NOISE_FACTOR = 10.0
+NOISE_FACTOR = 30.0
 NOISE_CEILING = 1e-3
 
 needs_faust = pytest.mark.skipif(not faust_available(), reason="dawdreamer is not installed")
@@ -172,7 +172,10 @@ def output_agrees(expr, ours: Rendered, k: int, want: np.ndarray) -> Optional[st
     # error may be several times ours, as it folds constants in another order: at 96 kHz,
     # `1.21 : fi.lowpass(2, 1000)` strays up to 5.1e-5 from the float64 values in Faust's
     # float32 render, 1.3e-5 in ours, and remainder(-7, 0.5 + that) by 7.8e-4 (relative
-    # RMS), 5.4 times as far as ours (1.45e-4).
+    # RMS), 5.4 times as far as ours (1.45e-4). How far one order strays is partly luck:
+    # a table's constant 1.56 through the same lowpass at 96 kHz strays 2.9e-5 in Faust's
+    # render and only 1.75e-6 in ours, 17 times less (both round the coefficients to
+    # float32; a pole this close to 1 turns their ~6e-8 into ~3e-5 of DC gain).
     noise = relative_rms(single, got)
     if rms_double <= min(max(DOUBLE_TOLERANCE, NOISE_FACTOR * noise), NOISE_CEILING):
         return None
@@ -357,11 +360,26 @@ def test_generated_programs_render_as_faust_does(programs, rate):
         check_derivatives(programs, ours)
 
 
+# Found in a full-suite run (output_agrees): Faust's float32 strays 17 times as far as
+# faustdiff's from the float64 values
+_TABLE_STEP = ('(atan((rdtable(waveform{73, -4, 40, 78, -30, -55, 100, -81}, (((abs(((((+(1) ~ _), '
+               '0 : >) : vbargraph("p1b2", -1, 1)) : + ~ (@(2) : *(0.25)))) * 5.24475) + 0.0003183) '
+               ': _ : int)) : float)) * 1.0)')
+ILL_CONDITIONED_LOWPASS = FuzzProgram(
+    body=f'((-2) : hbargraph("p1b1", -1, 1)), ({_TABLE_STEP} : fi.lowpass(2, 1000))',
+    num_inputs=0,
+    outputs=(Expr('((-2) : hbargraph("p1b1", -1, 1))', -2, -2),
+             Expr(f'({_TABLE_STEP} : fi.lowpass(2, 1000))', -2.356194490192345,
+                  2.356194490192345)),
+    sliders=(), library=True)
+
+
 @needs_faust
 @pytest.mark.reference
 @pytest.mark.slow
 @fuzz_settings(math.ceil(LARGE_EXAMPLES / BATCH))
 @given(batches(BATCH, max_depth=5, max_outputs=4), st.sampled_from(SAMPLE_RATES))
+@example(programs=(ILL_CONDITIONED_LOWPASS,), rate=96000)
 def test_larger_generated_programs_render_as_faust_does(programs, rate):
     ours = check_against_faust(programs, rate)
     if ours is not None:
