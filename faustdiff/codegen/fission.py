@@ -150,8 +150,8 @@ def split_stages(b: LoopBlock, sinks: Sequence[Value], block: int,
     for key, value in next_values:
         depend(where.get(value.name), union.find(key))
     groups = sorted({union.find(key) for key in list(union.parent)}, key=str)
-    after = {g: sorted(targets, key=str) for g, targets in edges.items()}
-    comp = {g: c for c, members_of in enumerate(strongly_connected(groups, after))
+    successors = {g: sorted(targets, key=str) for g, targets in edges.items()}
+    comp = {g: c for c, members_of in enumerate(strongly_connected(groups, successors))
             for g in members_of}
     members: Dict[int, List[int]] = {comp[g]: [] for g in groups}  # statements
     for k in range(len(statements)):

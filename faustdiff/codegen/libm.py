@@ -15,8 +15,8 @@ from __future__ import annotations
 import ctypes
 from typing import Dict, Optional
 
-# (name in the C library, number of arguments), double and single precision
-FUNCTIONS = (("exp", 1), ("log", 1), ("pow", 2), ("expf", 1), ("logf", 1), ("powf", 2))
+# names in the C library, double and single precision
+FUNCTIONS = ("exp", "log", "pow", "expf", "logf", "powf")
 PREFIX = "faustdiff_libm_"
 
 _addresses: Optional[Dict[str, int]] = None
@@ -38,7 +38,7 @@ def addresses() -> Dict[str, int]:
         except OSError:
             process = None
         table = {}
-        for name, _ in FUNCTIONS:
+        for name in FUNCTIONS:
             try:
                 address = ctypes.cast(getattr(process, name), ctypes.c_void_p).value
             except AttributeError:

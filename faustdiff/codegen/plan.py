@@ -399,6 +399,6 @@ def plan_kernel(outputs: Sequence[Sig], tangents: Sequence[Optional[Sig]] = (),
 
         sinks = [v for _, v in out_values] + [v for _, _, v, _ in tan_values]
         main.stages = split_stages(main, sinks, block, planner.slots.take)
-        main.stage_block = block
+        main.stage_block = block if main.stages else 0
     return KernelPlan(planner.table_inits, planner.constant_tables, main, out_values, tan_values,
                       planner.slots.sizes[FLOAT_KIND], planner.slots.sizes["int"])

@@ -214,14 +214,15 @@ class _Renderer:
             return self.table_read(stmt)
         return self.table_write(stmt)
 
-    def load(self, local: Value, slot: int) -> List[str]:
+    def load(self, local: Value, slot) -> List[str]:
+        """`local` from the state slot `slot` (a number or an index expression)."""
         if local.kind == INT_KIND:
             return [f"{local.name} = np.int32(istate[{slot}])"]
         if is_pack(local.kind):
             return [f"{local.name} = {self.slots_read(str(slot), local.kind)}"]
         return [f"{local.name} = fstate[{slot}]"]
 
-    def store(self, local: Value, slot: int) -> List[str]:
+    def store(self, local: Value, slot) -> List[str]:
         if is_pack(local.kind):
             return self.slots_write(str(slot), local)
         return [f"{self.buffer(local.kind)}[{slot}] = {local.name}"]
@@ -240,21 +241,24 @@ class _Renderer:
         if b.stages:
             lines += self.staged_loop(b, length, per_sample)
         else:
-            body: List[str] = []
-            for stmt in b.loop_start + b.loop:
-                body += self.statement(stmt, c)
-            body += per_sample
-            body += self.sample_end(b.rec_updates, b.delay_lines, c)
             lines.append(f"for _i_{c} in range({length}):")
-            lines += ["    " + x for x in body]
+            lines += ["    " + x for x in self.sample(b.loop_start + b.loop, per_sample,
+                                                    b.rec_updates, b.delay_lines, c)]
         lines += [x for v, slot in scalars for x in self.store(v, slot)]
         return lines
 
-    @staticmethod
-    def sample_end(rec_updates, delay_lines, c: str) -> List[str]:
-        """End of a sample: every state scalar takes its next value at once (a body may
-        itself be another state scalar, so the updates must not see each other)."""
-        body: List[str] = []
+    def sample(self, statements, per_sample: List[str], rec_updates, delay_lines, c: str,
+               loads=(), stores=()) -> List[str]:
+        """The body of a sample loop: values from scratch slots (`loads`, as
+        (value, index expression)), the statements, the per-sample lines, values to
+        scratch slots (`stores`), then every state scalar takes its next value at once
+        (a body may itself be another state scalar, so the updates must not see each
+        other)."""
+        body = [x for value, at in loads for x in self.load(value, at)]
+        for stmt in statements:
+            body += self.statement(stmt, c)
+        body += per_sample
+        body += [x for value, at in stores for x in self.store(value, at)]
         updates = [(st.local.name, v.name) for st, v in rec_updates]
         for line in delay_lines:
             reg = line.shift_register
@@ -273,40 +277,27 @@ class _Renderer:
 
     def staged_loop(self, b: LoopBlock, length: str, per_sample: List[str]) -> List[str]:
         """The loop as stages (codegen/fission.py): blocks of samples, each stage over
-        the whole block before the next, the values between them in scratch slots."""
+        the whole block before the next, the values between them in scratch slots (one
+        per sample of the block, a pack's lanes side by side)."""
         c = b.counter
         block = b.stage_block
         lines = [f"for _b_{c} in range(0, {length}, {block}):",
                  f"    _e_{c} = min({length}, _b_{c} + {block})",
                  f"    _t0_{c} = {c}"]
+
+        def scratch(pairs):
+            return [(value, f"{slot} + (_i_{c} - _b_{c})"
+                     + (f" * {width(value.kind)}" if width(value.kind) > 1 else ""))
+                    for value, slot in pairs]
+
+        last = len(b.stages) - 1
         for k, stage in enumerate(b.stages):
-            body = [x for value, slot in stage.loads for x in self.scratch_read(value, slot, c)]
-            for stmt in stage.statements:
-                body += self.statement(stmt, c)
-            if k == len(b.stages) - 1:
-                body += per_sample
-            body += [x for value, slot in stage.stores for x in self.scratch_write(value, slot, c)]
-            body += self.sample_end(stage.rec_updates, stage.delay_lines, c)
+            body = self.sample(stage.statements, per_sample if k == last else [],
+                               stage.rec_updates, stage.delay_lines, c,
+                               scratch(stage.loads), scratch(stage.stores))
             lines += [f"    {c} = _t0_{c}", f"    for _i_{c} in range(_b_{c}, _e_{c}):"]
             lines += ["        " + x for x in body]
         return lines
-
-    def scratch_at(self, value: Value, slot: int, c: str) -> str:
-        w = width(value.kind)
-        return f"{slot} + (_i_{c} - _b_{c})" + (f" * {w}" if w > 1 else "")
-
-    def scratch_read(self, value: Value, slot: int, c: str) -> List[str]:
-        at = self.scratch_at(value, slot, c)
-        if is_pack(value.kind):
-            return [f"{value.name} = {self.slots_read(at, value.kind)}"]
-        read = f"{self.buffer(value.kind)}[{at}]"
-        return [f"{value.name} = {'np.int32(' + read + ')' if value.kind == INT_KIND else read}"]
-
-    def scratch_write(self, value: Value, slot: int, c: str) -> List[str]:
-        at = self.scratch_at(value, slot, c)
-        if is_pack(value.kind):
-            return self.slots_write(at, value)
-        return [f"{self.buffer(value.kind)}[{at}] = {value.name}"]
 
 
 def _indent(lines: List[str], spaces: int) -> str:

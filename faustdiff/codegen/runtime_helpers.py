@@ -19,7 +19,7 @@ _JIT = dict(cache=True, error_model="numpy", inline="always", nogil=True)
 
 def fd_int(x):
     """C (int) cast as x86 does it: truncation, INT_MIN when out of range or NaN."""
-    return np.int32(int(x)) if -2147483648.0 <= x < 2147483648.0 else np.int32(-2147483648)
+    return _int_portable(x)
 
 
 def _int_portable(x):
@@ -122,33 +122,21 @@ def _libm_typing(double_name, single_name, args):
 
 
 @intrinsic
-def _exp(typingctx, x):
+def fd_exp(typingctx, x):
+    """exp(x), float64 or float32."""
     return _libm_typing("exp", "expf", (x,))
 
 
 @intrinsic
-def _log(typingctx, x):
+def fd_log(typingctx, x):
+    """log(x), float64 or float32."""
     return _libm_typing("log", "logf", (x,))
 
 
 @intrinsic
-def _pow(typingctx, x, y):
+def fd_pow(typingctx, x, y):
+    """pow(x, y), both float64 or both float32."""
     return _libm_typing("pow", "powf", (x, y))
-
-
-@njit(**_JIT)
-def fd_exp(x):
-    return _exp(x)
-
-
-@njit(**_JIT)
-def fd_log(x):
-    return _log(x)
-
-
-@njit(**_JIT)
-def fd_pow(x, y):
-    return _pow(x, y)
 
 
 @njit(**_JIT)
@@ -384,7 +372,8 @@ def fd_vfma(typingctx, coef, a, b):
 # --- multiply-adds ---------------------------------------------------------------------
 # The kernels' plain arithmetic is never contracted (Numba emits no fast-math flags);
 # codegen/sums.py chooses the products that fuse, and writes them with these.
-def _multiply_add(a, b, c, negate_product: bool, negate_addend: bool):
+def _multiply_add(a, b, c, negate_product: bool, negate_addend: bool,
+                  always_fused: bool = False):
     if not (isinstance(a, types.Float) and a == b == c):
         return None
 
@@ -394,7 +383,7 @@ def _multiply_add(a, b, c, negate_product: bool, negate_addend: bool):
             x = builder.fneg(x)
         if negate_addend:
             z = builder.fneg(z)
-        return _fmuladd(builder, x, y, z)
+        return _fmuladd(builder, x, y, z, always_fused)
 
     return a(a, b, c), codegen
 
@@ -428,13 +417,9 @@ def fd_fnma(typingctx, a, b, c):
 @intrinsic
 def _fused_multiply_add(typingctx, a, b, c):
     """a*b + c (float64) rounded once on every machine."""
-    if not (a == b == c == types.float64):
+    if a != types.float64:
         return None
-
-    def codegen(context, builder, signature, args):
-        return _fmuladd(builder, *args, always_fused=True)
-
-    return a(a, b, c), codegen
+    return _multiply_add(a, b, c, False, False, always_fused=True)
 
 
 def fd_pow_base(y, ln_hi, ln_lo, base):
@@ -448,15 +433,15 @@ def _pow_base_double(y, ln_hi, ln_lo, base):
     p = y * ln_hi
     if abs(p) < 700.0 and y != np.floor(y):
         e = _fused_multiply_add(y, ln_hi, -p) + y * ln_lo
-        r = _exp(p)
+        r = fd_exp(p)
         return _fused_multiply_add(r, e, r)
-    return _pow(base, y)  # integer exponents (exact), ends of the range, NaN
+    return fd_pow(base, y)  # integer exponents (exact), ends of the range, NaN
 
 
 @overload(fd_pow_base, inline="always")
 def _pow_base_typed(y, ln_hi, ln_lo, base):
     if y == types.float32:  # glibc's powf is as fast as exp in double
-        return lambda y, ln_hi, ln_lo, base: _pow(np.float32(base), y)
+        return lambda y, ln_hi, ln_lo, base: fd_pow(np.float32(base), y)
     return _pow_base_double
 
 
@@ -471,7 +456,7 @@ def fd_log10(x):
 def _log10_double(x):
     # log(x)/log(10); within 4 ulps of an integer (x a power of ten, or 1) the
     # library's, which is exact there
-    ln = _log(x)
+    ln = fd_log(x)
     r = _fused_multiply_add(ln, _INV_LN10_HI, ln * _INV_LN10_LO)
     if abs(r - np.floor(r + 0.5)) > 8.9e-16 * abs(r):
         return r
