@@ -12,8 +12,10 @@ with another compiler), so before scheduling, this pass rewrites them:
 - the terms of a sum (a tree of `padd` nodes nothing else reads, through the widenings
   of its parts) are added in the order they are ready: terms fed by a tangent
   recursion's state, through the longest chain, last; the others as a balanced tree (by
-  depth, then in the order of the source). The tangent above becomes
-  `((-da*y' + -b*dy'') + -db*y'') + -a*dy'`: one multiply and one add on the loop;
+  depth, then in the order of the source). A state read k samples before the last one
+  counts as ready k turns of the loop earlier: it has that long to go round. The tangent
+  above becomes `((-da*y' + -db*y'') + -b*dy'') + -a*dy'`: one multiply-add from `dy'`
+  to the next state, two from `dy''` in two samples;
 - a negation (`pscale(-1, A)`) is pushed into the scalings a sum A adds, where it
   becomes the sign of a coefficient (computed once per call when that coefficient is),
   unless more than one of its terms would need a `-1·` of its own;
@@ -28,7 +30,7 @@ import heapq
 import math
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-from ..latency import latency
+from ..latency import FUSED_MULTIPLY_ADD, latency
 from ..signals.analysis import AUDIO, collect, infer_rates, rate_rule, use_counts
 from ..signals.nodes import FLOAT_KIND, Sig, const_float, delay, node, rwtable
 from ..signals.packs import PACK_OPS, expand, pack_of, padd, pscale
@@ -98,6 +100,14 @@ def _is_pack_node(s: Sig) -> bool:
     return False
 
 
+def _older_tangent_state(s: Sig) -> bool:
+    """Whether s is a tangent recursion's state delayed by a constant (`y''` reads the
+    state `y'` one sample later)."""
+    x, amount = s.args
+    return (x.op == "recref" and x.attr[0].lanes is not None and amount.op == "const"
+            and isinstance(amount.value, int) and amount.value > 0)
+
+
 def _is_minus_one(c: Sig) -> bool:
     return c.op == "const" and c.value == -1
 
@@ -141,6 +151,12 @@ class _Rewriter:
         depend on it; cycles after any leaf): the order in which a sum adds its terms."""
         if s.op == "recref":
             return (0.0 if s.attr[0].lanes is not None else _NEVER, 0.0)
+        if s.op == "delay" and _older_tangent_state(s):
+            # the tangent state of k samples before the last one feeds the next state
+            # over k + 1 samples, so its chain may be k turns of the loop longer (a
+            # biquad's dy'', added first, went through four multiply-adds: two samples of
+            # eight cycles each, where dy' needs four)
+            return (-s.args[1].value * FUSED_MULTIPLY_ADD, 0.0)
         if s.op in ("pscale", "pscale0", "rwtable"):
             inputs = [s.args[1]]
         elif s.op in ("pselect2", "pselect3"):
