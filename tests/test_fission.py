@@ -25,6 +25,13 @@ process = co.compressor_mono(hslider("ratio[diff:1]", 4, 1, 20, 0.1),
                              hslider("att[diff:1]", 0.01, 0.001, 0.2, 0.001), 0.2);
 """
 
+# outputs that are a recursion's state (`rec'`, and its tangent), stored by a stage
+# before a later one, the call's, writes the outputs
+STATE_OUTPUT = """
+g = hslider("g[diff:1]", 0.5, 0, 0.9, 0.01);
+process = _ <: ((+ ~ *(g)) : mem), atan;
+"""
+
 # a recursion that reads the result of a call: one stage, never split
 CALL_IN_FEEDBACK = """
 process = + ~ (sin : *(0.5));
@@ -52,7 +59,8 @@ def _is_staged(prog) -> bool:
 
 
 @pytest.mark.parametrize("precision", ["double", "single"])
-@pytest.mark.parametrize("code", [SYNTH, COMPRESSOR], ids=["synth", "compressor"])
+@pytest.mark.parametrize("code", [SYNTH, COMPRESSOR, STATE_OUTPUT],
+                         ids=["synth", "compressor", "state_output"])
 def test_stages_compute_the_bits_of_one_loop(code, precision, monkeypatch):
     x = np.random.default_rng(1).uniform(-1, 1, (1, 700))
     pieces = [100, 37, 1, 262, 300]

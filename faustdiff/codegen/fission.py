@@ -233,6 +233,9 @@ def split_stages(b: LoopBlock, sinks: Sequence[Value], block: int,
     # values one stage computes and a later one uses go through scratch slots
     scratch: Dict[str, int] = {}
     defined_in = {name: stage_of_stmt[k] for name, k in where.items()}
+    # a state scalar is a value of its own stage's samples too (an output that is a
+    # recursion's state, `rec'`, written by the last stage after that stage advanced it)
+    defined_in.update((name, state_stage(key)) for name, key in owner.items())
 
     def need(i: int, value: Optional[Value]):
         if value is None or value.name in stages[i].names:

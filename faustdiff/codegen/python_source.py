@@ -290,13 +290,20 @@ class _Renderer:
                      + (f" * {width(value.kind)}" if width(value.kind) > 1 else ""))
                     for value, slot in pairs]
 
+        # a state scalar a later stage reads (an output that is `rec'`) is loaded there
+        # under its own name: that stage keeps the scalar's value of the block's end
+        states = {st.local.name for st in b.rec_states}
+        states.update(st.local.name for line in b.delay_lines for st in line.shift_register)
         last = len(b.stages) - 1
         for k, stage in enumerate(b.stages):
             body = self.sample(stage.statements, per_sample if k == last else [],
                                stage.rec_updates, stage.delay_lines, c,
                                scratch(stage.loads), scratch(stage.stores))
+            kept = [v.name for v, _ in stage.loads if v.name in states]
+            lines += [f"    _kept_{name} = {name}" for name in kept]
             lines += [f"    {c} = _t0_{c}", f"    for _i_{c} in range(_b_{c}, _e_{c}):"]
             lines += ["        " + x for x in body]
+            lines += [f"    {name} = _kept_{name}" for name in kept]
         return lines
 
 
