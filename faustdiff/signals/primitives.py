@@ -524,6 +524,27 @@ def evaluate(op: str, kinds: Sequence[str], values: Sequence, at_run_time: bool 
     return meaning(tuple(kinds), *values)
 
 
+def _identity(op: str, args: Sequence[Sig]) -> Optional[Sig]:
+    """Faust's normal form of a product by 0 or 1 and a sum with 0: `0 * x` is 0 and
+    `x + 0`, `x - 0`, `1 * x` are x (observed with libfaust: `0 * (1.0/(_ - _))` renders 0,
+    `-0.0 * …` -0). None when no rule applies, or when the result's kind would not be
+    x's (an int x times 1.0 is a float)."""
+    a, b = args
+    candidates = ((a, b), (b, a)) if op != "-" else ((b, a),)
+    for k, x in candidates:
+        if k.op != "const":
+            continue
+        x_kind = static_kind(x)
+        if x_kind is None:
+            continue
+        kind = PRIMITIVES[op].result((k.kind, x_kind) if k is a else (x_kind, k.kind))
+        if op == "*" and k.value == 0:
+            return const(float(k.value) if kind == FLOAT_KIND else 0, kind)
+        if kind == x_kind and k.value == (1 if op == "*" else 0):
+            return x
+    return None
+
+
 def apply(op: str, *args: Sig) -> Sig:
     """The node op(args), folded to a constant when every argument is constant."""
     prim = PRIMITIVES[op]
@@ -537,6 +558,10 @@ def apply(op: str, *args: Sig) -> Sig:
     if prim.fold is not None and all(a.op == "const" for a in args):
         kinds = tuple(a.kind for a in args)
         return const(evaluate(op, kinds, [a.value for a in args]), prim.result(kinds))
+    if op in ("*", "+", "-"):
+        identity = _identity(op, args)
+        if identity is not None:
+            return identity
     if op == "/" and args[1].op == "const" and args[1].value != 0 and args[0].op == "*":
         # Faust's normal form gathers constant factors: (k * y) / c is computed as
         # (k/c) * y. It matters where an int cast follows: in float32,

@@ -21,6 +21,7 @@ from .nodes import (FLOAT_KIND, INT_KIND, ParamSpec, RecGroup, Sig, TableSpec, c
                     const_int, delay, fconst, first_sample, input_sig, param_sig, rdtable, recref,
                     rwtable)
 from .primitives import apply
+from .normal_form import normal_form
 from .refusals import DelaySites, check_delays, refuse_constant_operands
 
 
@@ -49,6 +50,9 @@ def propagate(box: B.Box, sample_rate: int = 44100) -> Propagated:
         # enable/control need the whole graph (a signal's condition comes from all its
         # uses): lowered here, every later stage sees plain signals only
         outputs = control.lower_controls(outputs)
+        # Faust's normal form of the loop's arithmetic (divisions by slider values as
+        # multiplies, common factors pulled out), before the tangents are taken of it
+        outputs = normal_form(outputs)
     except RecursionError:  # (run names the deepest box it reached; this is a fallback)
         raise _too_deep(_valid_span(box)) from None
     finally:
