@@ -57,7 +57,10 @@ def graphs(draw, depth=4):
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(outputs=graphs(), params=st.tuples(st.floats(0, 1), st.floats(1, 4)))
+# (no subnormal values: the kernels flush them to zero, as Faust's do, and the
+# interpreter computes IEEE; log(2.2e-313) is -719 there and -inf in a kernel)
+@given(outputs=graphs(), params=st.tuples(st.floats(0, 1, allow_subnormal=False),
+                                          st.floats(1, 4)))
 def test_kernel_matches_interpreter(outputs, params):
     n = 40
     rng = np.random.default_rng(0)
