@@ -51,6 +51,9 @@ class Stage:
     delay_lines: List[DelayLine] = field(default_factory=list)  # shift registers it advances
     loads: List[Tuple[Value, int]] = field(default_factory=list)   # (value, scratch slot)
     stores: List[Tuple[Value, int]] = field(default_factory=list)
+    # state scalars of an earlier stage it loads under their own names (an output that is
+    # `rec'`): after its loop they must hold their block-end values again
+    restored: List[Value] = field(default_factory=list)
     names: set = field(default_factory=set)  # every value it has: computed, loaded, its state
 
 
@@ -252,6 +255,8 @@ def split_stages(b: LoopBlock, sinks: Sequence[Value], block: int,
             stages[d].stores.append((value, slot))
         stages[i].loads.append((value, slot))
         stages[i].names.add(value.name)
+        if value.name in owner:
+            stages[i].restored.append(value)
 
     for i, stage in enumerate(stages):
         for stmt in stage.statements:

@@ -278,7 +278,9 @@ class _Renderer:
     def staged_loop(self, b: LoopBlock, length: str, per_sample: List[str]) -> List[str]:
         """The loop as stages (codegen/fission.py): blocks of samples, each stage over
         the whole block before the next, the values between them in scratch slots (one
-        per sample of the block, a pack's lanes side by side)."""
+        per sample of the block, a pack's lanes side by side). A state scalar a later
+        stage loads under its own name gets its block-end value back after that stage's
+        loop (`Stage.restored`)."""
         c = b.counter
         block = b.stage_block
         lines = [f"for _b_{c} in range(0, {length}, {block}):",
@@ -290,16 +292,12 @@ class _Renderer:
                      + (f" * {width(value.kind)}" if width(value.kind) > 1 else ""))
                     for value, slot in pairs]
 
-        # a state scalar a later stage reads (an output that is `rec'`) is loaded there
-        # under its own name: that stage keeps the scalar's value of the block's end
-        states = {st.local.name for st in b.rec_states}
-        states.update(st.local.name for line in b.delay_lines for st in line.shift_register)
         last = len(b.stages) - 1
         for k, stage in enumerate(b.stages):
             body = self.sample(stage.statements, per_sample if k == last else [],
                                stage.rec_updates, stage.delay_lines, c,
                                scratch(stage.loads), scratch(stage.stores))
-            kept = [v.name for v, _ in stage.loads if v.name in states]
+            kept = [v.name for v in stage.restored]
             lines += [f"    _kept_{name} = {name}" for name in kept]
             lines += [f"    {c} = _t0_{c}", f"    for _i_{c} in range(_b_{c}, _e_{c}):"]
             lines += ["        " + x for x in body]

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from .analysis import AUDIO, collect, infer_kinds, infer_rates, use_counts
-from .nodes import FLOAT_KIND, INT_KIND, RecGroup, Sig, const_float, delay, node, recref
+from .nodes import FLOAT_KIND, INT_KIND, RecGroup, Sig, const_float, node, recref
 from .primitives import PRIMITIVES, apply
 
 _ARITHMETIC = frozenset({"+", "-", "*", "/"})
@@ -51,7 +51,8 @@ class _Term:
 
 def normal_form(outputs: Sequence[Sig]) -> Tuple[Sig, ...]:
     """`outputs` with their loop arithmetic in Faust's normal form (see the module
-    docstring); the same signals when nothing changes."""
+    docstring); the same signals when they hold no arithmetic (else the graph is
+    rebuilt, its recursions as new groups)."""
     order, groups = collect(outputs)
     if not any(s.op in _ARITHMETIC for s in order):
         return tuple(outputs)
@@ -133,8 +134,6 @@ class _Rewriter:
             rewritten = self._arithmetic(s, args)
             if rewritten is not None:
                 return rewritten
-        if s.op == "delay":
-            return delay(*args)
         if s.op in PRIMITIVES:
             return apply(s.op, *args)
         return node(s.op, args, s.attr)
@@ -156,7 +155,8 @@ class _Rewriter:
     # -- products: the factors fixed during the call multiplied once per call
     def _factors(self, s: Sig, exponent: int, out: List[Tuple[Sig, int]], top: bool) -> None:
         """The factors of the product s (with their exponents), in the program's order:
-        through products and through divisions by a value fixed during the call."""
+        through products and through divisions by a value fixed during the call (so a
+        factor with exponent -1 is always a fixed one)."""
         if top or self._inner(s, ("*", "/")):
             if s.op == "*":
                 self._factors(s.args[0], exponent, out, False)
@@ -173,12 +173,13 @@ class _Rewriter:
         self._factors(s, 1, factors, True)
         fixed = [f for f in factors if self._fixed(f[0])]
         varying = [f for f in factors if not self._fixed(f[0])]
-        if len(fixed) < 2 or not varying or any(e < 0 for _, e in varying):
+        if len(fixed) < 2 or not varying:
             return None
         return apply("*", self._product(varying), self._product(fixed))
 
     def _product(self, factors: Sequence[Tuple[Sig, int]]) -> Sig:
-        """Π factor^exponent (exponents ±1) of rewritten factors, as floats."""
+        """Π factor^exponent (exponents ±1, at least one factor) of rewritten factors, as
+        floats."""
         result = None
         for f, e in factors:
             value = self._as_float(f)
@@ -186,7 +187,7 @@ class _Rewriter:
                 result = value if e > 0 else self._reciprocal(value)
             else:
                 result = apply("*" if e > 0 else "/", result, value)
-        return result if result is not None else const_float(1.0)
+        return result
 
     def _as_float(self, f: Sig) -> Sig:
         value = self.new[id(f)]
@@ -207,11 +208,8 @@ class _Rewriter:
                 coef *= float(f.value)
             elif self._fixed(f):
                 control.append((f, e))
-            elif e > 0:
+            else:
                 audio.append(f)
-            else:  # (a division by an audio value is not a factor)
-                coef, control, audio = 1.0, [], [s]
-                break
         out.append(_Term(coef, control, audio, negative))
 
     def _factored_sum(self, s: Sig) -> Optional[Sig]:
@@ -262,8 +260,7 @@ class _Rewriter:
                 continue
             if self._fixed(key[0]):
                 # worth it when it leaves at least two terms with a constant coefficient
-                left = sum(all(c is key[0] and ce == key[1] for c, ce in t.control)
-                           and sum(c is key[0] for c, _ in t.control) == 1 for t in group)
+                left = sum(t.control == [key] for t in group)
                 if left < 2:
                     continue
                 gain = left - 1
@@ -305,7 +302,7 @@ def _without(t: _Term, key: Tuple[Sig, int], flipped: bool) -> _Term:
     f, e = key
     control = list(t.control)
     audio = list(t.audio)
-    if (f, e) in [(c, ce) for c, ce in control]:
+    if (f, e) in control:
         control.remove((f, e))
     else:
         audio.remove(f)

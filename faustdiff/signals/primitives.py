@@ -530,18 +530,19 @@ def _identity(op: str, args: Sequence[Sig]) -> Optional[Sig]:
     `-0.0 * …` -0). None when no rule applies, or when the result's kind would not be
     x's (an int x times 1.0 is a float)."""
     a, b = args
-    candidates = ((a, b), (b, a)) if op != "-" else ((b, a),)
-    for k, x in candidates:
-        if k.op != "const":
+    # (x's kind is looked up only for a 0 or a 1: every sum and product the evaluator
+    # builds with a constant comes through here)
+    neutral = 1 if op == "*" else 0
+    for k, x in ((b, a),) if op == "-" else ((a, b), (b, a)):
+        if k.op != "const" or not (k.value == 0 and op == "*" or k.value == neutral):
             continue
         x_kind = static_kind(x)
         if x_kind is None:
-            continue
-        kind = PRIMITIVES[op].result((k.kind, x_kind) if k is a else (x_kind, k.kind))
-        if op == "*" and k.value == 0:
+            return None
+        kind = PRIMITIVES[op].result((x_kind, k.kind) if k is b else (k.kind, x_kind))
+        if k.value == 0 and op == "*":
             return const(float(k.value) if kind == FLOAT_KIND else 0, kind)
-        if kind == x_kind and k.value == (1 if op == "*" else 0):
-            return x
+        return x if kind == x_kind else None
     return None
 
 

@@ -20,8 +20,8 @@ from .analysis import collect, interval_of, kind_of
 from .nodes import (FLOAT_KIND, INT_KIND, ParamSpec, RecGroup, Sig, TableSpec, const_float,
                     const_int, delay, fconst, first_sample, input_sig, param_sig, rdtable, recref,
                     rwtable)
-from .primitives import apply
 from .normal_form import normal_form
+from .primitives import apply
 from .refusals import DelaySites, check_delays, refuse_constant_operands
 
 
