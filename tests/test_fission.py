@@ -32,6 +32,12 @@ g = hslider("g[diff:1]", 0.5, 0, 0.9, 0.01);
 process = _ <: ((+ ~ *(g)) : mem), atan;
 """
 
+# no state, but tangent packs: exp and log10 run in a stage of their own, the packs in another
+STATELESS_TANGENTS = """
+g = hslider("g[diff:1]", 2, 0, 4, 0.1);
+process = *(g) : exp <: _, log10(abs(_) + 1e-3);
+"""
+
 # a recursion that reads the result of a call: one stage, never split
 CALL_IN_FEEDBACK = """
 process = + ~ (sin : *(0.5));
@@ -59,8 +65,8 @@ def _is_staged(prog) -> bool:
 
 
 @pytest.mark.parametrize("precision", ["double", "single"])
-@pytest.mark.parametrize("code", [SYNTH, COMPRESSOR, STATE_OUTPUT],
-                         ids=["synth", "compressor", "state_output"])
+@pytest.mark.parametrize("code", [SYNTH, COMPRESSOR, STATE_OUTPUT, STATELESS_TANGENTS],
+                         ids=["synth", "compressor", "state_output", "stateless_tangents"])
 def test_stages_compute_the_bits_of_one_loop(code, precision, monkeypatch):
     x = np.random.default_rng(1).uniform(-1, 1, (1, 700))
     pieces = [100, 37, 1, 262, 300]
@@ -80,3 +86,22 @@ def test_stages_compute_the_bits_of_one_loop(code, precision, monkeypatch):
 def test_a_call_inside_a_recursion_stays_one_loop(monkeypatch):
     prog = _compile(CALL_IN_FEEDBACK, 64, monkeypatch, "double")
     assert not _is_staged(prog)
+
+
+def _stage_loops(source: str) -> list:
+    """The bodies of a staged kernel's per-sample loops."""
+    return [body.split("\n        t = _t0_t")[0]
+            for body in source.split("for _i_t in range(_b_t, _e_t):")[1:]]
+
+
+@pytest.mark.parametrize("code", [COMPRESSOR, STATELESS_TANGENTS], ids=["compressor", "stateless"])
+def test_exp_and_log_stages_hold_no_tangent_pack(code, monkeypatch):
+    """The stages of exp, log and pow are plain float arithmetic, which LLVM vectorizes;
+    a pack (an LLVM vector already) would stop it, so the tangents are scaled elsewhere."""
+    source = _compile(code, 64, monkeypatch, "double")._kernel(True).source
+    loops = _stage_loops(source)
+    costly = [body for body in loops if "fd_log10(" in body or "fd_pow_base(" in body
+              or "fd_exp(" in body]
+    assert costly and len(costly) < len(loops)
+    for body in costly:
+        assert "fd_v" not in body

@@ -33,7 +33,7 @@ def _helpers_text() -> str:
     global _HELPERS_TEXT
     if _HELPERS_TEXT is None:
         _HELPERS_TEXT = "".join((Path(__file__).parent / name).read_text()
-                                for name in ("runtime_helpers.py", "libm.py"))
+                                for name in ("runtime_helpers.py", "exp_log.py", "libm.py"))
     return _HELPERS_TEXT
 
 

@@ -1,10 +1,10 @@
-"""Where the kernels' calls of exp, log and pow go.
+"""Where the kernels' calls of pow go.
 
 Numba reaches the C math functions through its helper library, which was linked
-against an old C library: on glibc it calls the compatibility versions (`exp@GLIBC_2.2.5`,
+against an old C library: on glibc it calls the compatibility versions (`pow@GLIBC_2.2.5`,
 which wrap the current function in SVID error handling, about 0.6 ns a call).
-The kernels call these few functions under names of their own
-(`runtime_helpers.fd_exp`, `fd_log`, `fd_pow`), bound here to the process's current
+The kernels call it under a name of their own (`runtime_helpers.fd_pow`; exp and log
+are arithmetic of their own, `exp_log.py`), bound here to the process's current
 versions (the same results: the wrappers only add errno handling on overflow), or to
 Numba's own addresses where the process has no such symbol. This module imports no
 Numba beyond its C helper table, so the loader of saved kernels (`native.py`) can bind
@@ -16,7 +16,7 @@ import ctypes
 from typing import Dict, Optional
 
 # names in the C library, double and single precision
-FUNCTIONS = ("exp", "log", "pow", "expf", "logf", "powf")
+FUNCTIONS = ("pow", "powf")
 PREFIX = "faustdiff_libm_"
 
 _addresses: Optional[Dict[str, int]] = None

@@ -12,7 +12,6 @@ from numba import njit, types
 from numba.extending import intrinsic, models, overload, register_model
 
 from . import libm
-from .double_double import inverse_log_of
 
 _JIT = dict(cache=True, error_model="numpy", inline="always", nogil=True)
 
@@ -90,10 +89,10 @@ def fd_round(x):
     return t
 
 
-# --- exp, log, pow ----------------------------------------------------------------------
-# Called under names of their own, bound to the C library's current versions (libm.py):
-# Numba's math.exp reaches glibc's compatibility wrapper. Declared without side effects
-# (as LLVM's own llvm.exp is), so LLVM may hoist and share them like any arithmetic.
+# --- pow ----------------------------------------------------------------------------------
+# Called under a name of its own, bound to the C library's current version (libm.py):
+# Numba's math.pow reaches glibc's compatibility wrapper. Declared without side effects
+# (as LLVM's own llvm.pow is), so LLVM may hoist and share them like any arithmetic.
 for _name, _address in libm.addresses().items():
     llvm_binding.add_symbol(_name, _address)
 
@@ -119,18 +118,6 @@ def _libm_typing(double_name, single_name, args):
         return None
     name = libm.symbol(double_name if args[0] == types.float64 else single_name)
     return args[0](*args), _libm_codegen(name)
-
-
-@intrinsic
-def fd_exp(typingctx, x):
-    """exp(x), float64 or float32."""
-    return _libm_typing("exp", "expf", (x,))
-
-
-@intrinsic
-def fd_log(typingctx, x):
-    """log(x), float64 or float32."""
-    return _libm_typing("log", "logf", (x,))
 
 
 @intrinsic
@@ -406,65 +393,10 @@ def fd_fnma(typingctx, a, b, c):
     return _multiply_add(a, b, c, True, False)
 
 
-# --- exponentials and logarithms of other bases -------------------------------------------
-# glibc's pow and log10 take 9 and 6 ns a call, exp and log about 3; a compressor calls
-# pow(10, x) (ba.db2linear) and log10 (ba.linear2db) on every sample. Through exp and log
-# with the base's logarithm in double-double they stay within about one ulp of the exact
-# value (measured against mpmath: 1.0 ulp for the powers, 1.4 for log10 where glibc's own
-# is 1.5), and the points where the library is exact (integer powers, log10 of a power of
-# ten) go to the library. In float32 kernels they are glibc's powf and log10f, faster
-# than these in double.
+# --- a multiply-add rounded once everywhere (exp_log.py) ---------------------------------
 @intrinsic
-def _fused_multiply_add(typingctx, a, b, c):
+def fused_multiply_add(typingctx, a, b, c):
     """a*b + c (float64) rounded once on every machine."""
     if a != types.float64:
         return None
     return _multiply_add(a, b, c, False, False, always_fused=True)
-
-
-def fd_pow_base(y, ln_hi, ln_lo, base):
-    """base**y for a constant base > 0 with log(base) = ln_hi + ln_lo (double_double.py)."""
-    return math.pow(base, y)
-
-
-def _pow_base_double(y, ln_hi, ln_lo, base):
-    # exp of y·log(base) carried to twice the precision: its low part e scales the
-    # result by 1 + e
-    p = y * ln_hi
-    if abs(p) < 700.0 and y != np.floor(y):
-        e = _fused_multiply_add(y, ln_hi, -p) + y * ln_lo
-        r = fd_exp(p)
-        return _fused_multiply_add(r, e, r)
-    return fd_pow(base, y)  # integer exponents (exact), ends of the range, NaN
-
-
-@overload(fd_pow_base, inline="always")
-def _pow_base_typed(y, ln_hi, ln_lo, base):
-    if y == types.float32:  # glibc's powf is as fast as exp in double
-        return lambda y, ln_hi, ln_lo, base: fd_pow(np.float32(base), y)
-    return _pow_base_double
-
-
-_INV_LN10_HI, _INV_LN10_LO = inverse_log_of(10.0)
-
-
-def fd_log10(x):
-    """log10(x)."""
-    return math.log10(x)
-
-
-def _log10_double(x):
-    # log(x)/log(10); within 4 ulps of an integer (x a power of ten, or 1) the
-    # library's, which is exact there
-    ln = fd_log(x)
-    r = _fused_multiply_add(ln, _INV_LN10_HI, ln * _INV_LN10_LO)
-    if abs(r - np.floor(r + 0.5)) > 8.9e-16 * abs(r):
-        return r
-    return math.log10(x)
-
-
-@overload(fd_log10, inline="always")
-def _log10_typed(x):
-    if x == types.float32:  # glibc's log10f is as fast as log in double
-        return lambda x: math.log10(x)
-    return _log10_double
