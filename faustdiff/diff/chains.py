@@ -16,6 +16,10 @@ with another compiler), so before scheduling, this pass rewrites them:
   counts as ready k turns of the loop earlier: it has that long to go round. The tangent
   above becomes `((-da*y' + -db*y'') + -b*dy'') + -a*dy'`: one multiply-add from `dy'`
   to the next state, two from `dy''` in two samples;
+- in a sum with no term fed by a tangent state, a per-sample scaling of a per-call pack
+  of fewer lanes than the sum scales that pack widened once per call: no widening in
+  the loop (Karplus-Strong's jvp x0.89). Not in a recursion's tangent sum: there the
+  widened scalings fused into multiply-adds on Freeverb's allpass loops (jvp +15%);
 - a negation (`pscale(-1, A)`) is pushed into the scalings a sum A adds, where it
   becomes the sign of a coefficient (computed once per call when that coefficient is),
   unless more than one of its terms would need a `-1·` of its own;
@@ -177,7 +181,10 @@ class _Rewriter:
         if s.op == "padd":
             terms = [self.get(t) for t in _leaves(s, lambda a: id(a) in self.inner_sums,
                                                   lambda a: self.uses.get(id(a)) == 1)]
-            result = expand(self._add_in_order(terms), pack_of(s))
+            lanes = pack_of(s)
+            if all(self._ready_of(t)[0] == _NEVER for t in terms):
+                terms = [self._widened_once_per_call(t, lanes) for t in terms]
+            result = expand(self._add_in_order(terms), lanes)
         else:
             args = tuple(self.get(a) for a in s.args)
             if s.op in ("pscale", "pscale0"):
@@ -189,6 +196,17 @@ class _Rewriter:
             else:
                 result = node(s.op, args, s.attr)
         self.new[id(s)] = self._made(result, single)
+
+    def _widened_once_per_call(self, t: Sig, lanes) -> Sig:
+        """A per-sample scaling of a per-call pack with fewer lanes than the sum, as the
+        scaling of that pack widened once per call: no widening in the loop. The lanes
+        the pack did not have are then a product with 0, as every lane of a pack is
+        (an inf or NaN scale makes them NaN, as in JAX's forward mode), not zeros added
+        after it."""
+        if (t.op == "pscale" and pack_of(t) != lanes and self.single.get(id(t))
+                and self.rate(t.args[1]) < AUDIO):
+            return self._made(pscale(t.args[0], expand(t.args[1], lanes)), True)
+        return t
 
     def _add_in_order(self, terms: List[Sig]) -> Sig:
         """The sum of `terms`: the terms of the same lanes added together first, so that
