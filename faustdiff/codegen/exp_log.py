@@ -35,12 +35,12 @@ from numba import types
 from numba.extending import intrinsic, overload
 
 from .double_double import EXACT, inverse_log_of
+from .runtime_helpers import fused_multiply_add as _fma
 from .runtime_helpers import njit
 
 # compiled once each (and cached), then inlined by LLVM: inlining them in Numba's IR
 # cost about two seconds more per kernel compile
 _JIT = dict(cache=True, error_model="numpy", nogil=True)
-from .runtime_helpers import fused_multiply_add as _fma
 
 
 @intrinsic

@@ -4,9 +4,9 @@ A compressor's sample is one long chain: a recursion (the level detector), a log
 arithmetic, another recursion (gain smoothing), a pow. Every step waits for the one
 before, and the processor's window holds only two or three samples of it, so the
 calls, which could run side by side for successive samples, run nearly one after the
-other. Run over a block of samples, stage by stage, each stage's
-samples are independent of each other except through its own recursion, and the calls
-of a stage without one overlap freely (the compressor in float64: primal 0.704 -> 0.598
+other. Run over a block of samples, stage by stage, each stage's samples are
+independent of each other except through its own recursion, and the calls of a stage
+without one overlap freely (the compressor in float64: primal 0.704 -> 0.598
 ms per second of audio, jvp 1.106 -> 0.955). Faust's `-vec` mode splits its loops for the
 same reason.
 
@@ -42,7 +42,8 @@ from .plan import (Assign, DelayLine, DelayRead, DelayWrite, LoopBlock, ScalarSt
                    TableWrite, Value, storage, width)
 
 
-# operations the kernels compute by calling the C math library (not sqrt: an instruction)
+# transcendental functions: calls of the C math library, or exp_log.py's straight-line
+# code, which a stage of its own vectorizes (not sqrt: an instruction)
 COSTLY_OPS = (LIBRARY_CALLS - {"sqrt"}) | {"pow_base"}
 
 STATEFUL, COSTLY, PACKED, CHEAP = "stateful", "costly", "packed", "cheap"
