@@ -27,14 +27,13 @@ Float32 kernels compute the same in float64 and round once.
 from __future__ import annotations
 
 import math
-from decimal import Decimal
 
 import numpy as np
 from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic, overload
 
-from .double_double import EXACT, inverse_log_of
+from .double_double import inverse_log_of, log_with_short_high
 from .runtime_helpers import fused_multiply_add as _fma
 from .runtime_helpers import njit
 
@@ -77,21 +76,13 @@ def _pick(typingctx, condition, a, b):
     return a(condition, a, b), codegen
 
 
-def _log2_split():
-    """log 2 as hi + lo with hi's low 32 bits zero: k·hi is exact for every exponent k."""
-    ln2 = EXACT.ln(Decimal(2))
-    hi_bits = np.float64(float(ln2)).view(np.int64) & ~np.int64((1 << 32) - 1)
-    hi = float(np.int64(hi_bits).view(np.float64))
-    return hi, float(EXACT.subtract(ln2, Decimal(hi)))
-
-
-_LN2_HI, _LN2_LO = _log2_split()
-_INV_LN2 = float(EXACT.divide(1, EXACT.ln(Decimal(2))))
+_LN2_HI, _LN2_LO = log_with_short_high(2.0, 32)
+_INV_LN2 = inverse_log_of(2.0)[0]
 _ROUNDER = 6755399441055744.0  # 1.5·2^52: adding it rounds a value below 2^51 to an integer
 # 1/13!, 1/12!, ..., 1/2!: the series of (e^r - 1 - r)/r², highest term first
-_E = tuple(float(EXACT.divide(1, math.factorial(n))) for n in range(13, 1, -1))
+_E = tuple(1 / math.factorial(n) for n in range(13, 1, -1))  # (int / int rounds once)
 # 2/23, 2/21, ..., 2/3: R(z) / z, highest term first
-_L = tuple(float(EXACT.divide(2, 2 * j + 1)) for j in range(11, 0, -1))
+_L = tuple(2 / (2 * j + 1) for j in range(11, 0, -1))
 _SQRT_HALF_BITS = int(np.float64(math.sqrt(0.5)).view(np.int64))
 _EXPONENT_FIELD = -(1 << 52)  # the sign and exponent bits of an int64
 _SMALLEST_NORMAL = 2.2250738585072014e-308
@@ -134,8 +125,9 @@ def _exp_of_pair(x, x_lo):
 
 @njit(**_JIT)
 def _log_parts(x):
-    """(e·log 2's high part, the rest of log(1 + f) and e·log 2's low part, f) for
-    x = 2^e (1 + f), x > 0 finite."""
+    """log(x) in three parts (hi, rest, f), x = 2^e·(1 + f) positive and finite:
+    hi = e·(log 2's high part), exact; f; rest = the remainder of log(1 + f) - f plus
+    e·(log 2's low part)."""
     tiny = x < _SMALLEST_NORMAL
     bits = _double_to_bits(_pick(tiny, x * 18014398509481984.0, x))  # 2^54
     # less the bits of sqrt(1/2), the exponent field steps where the mantissa passes
@@ -196,8 +188,7 @@ def _pow_base_double(y, ln_hi, ln_lo, base):
     return _exp_of_pair(p, _fma(y, ln_hi, -p) + y * ln_lo)
 
 
-# The kernels' names. Called outside Numba (a kernel run as Python) they are the C
-# library's functions.
+# The kernels' names: stubs, whose meaning in Numba is the overloads below.
 def fd_exp(x):
     """exp(x)."""
     return math.exp(x)
@@ -205,12 +196,12 @@ def fd_exp(x):
 
 def fd_log(x):
     """log(x)."""
-    return math.log(x) if x > 0 else (-math.inf if x == 0 else math.nan)
+    return math.log(x)
 
 
 def fd_log10(x):
     """log10(x)."""
-    return math.log10(x) if x > 0 else (-math.inf if x == 0 else math.nan)
+    return math.log10(x)
 
 
 def fd_pow_base(y, ln_hi, ln_lo, base):

@@ -199,6 +199,7 @@ def split_stages(b: LoopBlock, sinks: Sequence[Value], block: int,
     ready = sorted(c for c in members if waiting[c] == 0)
     order: List[List[int]] = []
     current = None
+
     def joins(c) -> bool:  # component c may join the current stage
         return kind[c] == current or (kind[c] == PACKED and current == STATEFUL)
 
