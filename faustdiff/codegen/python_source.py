@@ -7,17 +7,20 @@ program (labels, metadata, file names) is ever written into it.
 from __future__ import annotations
 
 import math
+import re
 from importlib import resources
-from typing import List
+from typing import Dict, List
 
 from ..signals.nodes import FLOAT_KIND, INT_KIND
 from ..signals.packs import is_pack
-from ..signals.primitives import PRIMITIVES, _same_kind
+from ..signals.primitives import PRIMITIVES, faust_int, operand_kinds
 from .double_double import log_of
+from .fold import fold_block, typed
 from .plan import (Assign, DelayRead, DelayWrite, KernelPlan, LoopBlock, Table, TableRead,
                    TableWrite, Value, width)
 
 _TEMPLATE = None
+_NAME = re.compile(r"[A-Za-z_]\w*")
 # Ops computed by a runtime helper called with their operands, scalars as floats: the
 # multiply-adds of codegen/sums.py (a*b + c, a*b - c, c - a*b) and the pack operations
 # (see pack_op)
@@ -34,8 +37,10 @@ def _template() -> str:
 
 class _Renderer:
     def __init__(self, precision: str):
+        self.precision = precision
         self.single = precision == "single"
         self.ftype = "np.float32" if self.single else "np.float64"
+        self.known: Dict[str, object] = {}  # the values of constants, by name (codegen/fold.py)
 
     def literal(self, value, kind: str) -> str:
         if kind == INT_KIND:
@@ -52,6 +57,8 @@ class _Renderer:
     def cast(self, v: Value, kind: str) -> str:
         if v.kind == kind:
             return v.name
+        if v.name in self.known:  # a constant cast now, as the kernel would (fold.py)
+            return self.literal(typed(self.known[v.name], kind, self.single), kind)
         if kind == FLOAT_KIND:
             return f"{self.ftype}({v.name})"
         return f"fd_int({v.name})"
@@ -60,20 +67,6 @@ class _Renderer:
         if kind == INT_KIND:
             return f"np.int32({expr})"
         return f"{self.ftype}({expr})" if self.single else expr
-
-    def operand_kinds(self, op: str, operands, result_kind: str) -> List[str]:
-        prim = PRIMITIVES[op]
-        kinds = [v.kind for v in operands]
-        if prim.operands == "float":
-            return [FLOAT_KIND] * len(kinds)
-        if prim.operands == "int":
-            return [INT_KIND] * len(kinds)
-        if prim.operands == "same":
-            return [_same_kind(kinds)] * len(kinds)
-        if prim.operands == "select":
-            selector = INT_KIND if op == "select2" else kinds[0]
-            return [selector] + [result_kind] * (len(kinds) - 1)
-        return kinds
 
     def assign(self, a: Assign, counter: str) -> str:
         t = a.target
@@ -100,7 +93,7 @@ class _Renderer:
 
     def primitive(self, op: str, operands, result_kind) -> str:
         """The registry's expression of a primitive, its operands cast as it takes them."""
-        wanted = self.operand_kinds(op, operands, result_kind)
+        wanted = operand_kinds(op, [v.kind for v in operands], result_kind)
         return PRIMITIVES[op].emit([self.cast(v, k) for v, k in zip(operands, wanted)], wanted)
 
     # ------------------------------------------------------------ tangent packs
@@ -139,9 +132,11 @@ class _Renderer:
         if r.amount is None:
             amount = str(r.const_amount)
         else:
-            amount = f"{r.target.name}_amount"
-            whole = r.amount.name if r.amount.kind == INT_KIND else f"fd_int({r.amount.name})"
-            lines.append(f"{amount} = min(max(np.int64({whole}), 0), {line.max_delay})")
+            amount = self.clamped(r.amount, line.max_delay)
+            if amount is None:
+                amount = f"{r.target.name}_amount"
+                whole = r.amount.name if r.amount.kind == INT_KIND else f"fd_int({r.amount.name})"
+                lines.append(f"{amount} = min(max(np.int64({whole}), 0), {line.max_delay})")
         slot = f"{line.offset} + {self.ring_index(line, f'{counter} - {amount}')}"
         if is_pack(line.kind):
             lines.append(f"{r.target.name}_at = {slot}")
@@ -173,8 +168,16 @@ class _Renderer:
         wrapped = f"(({position}) & {line.mask})"
         return wrapped if line.stride == 1 else f"{wrapped} * {line.stride}"
 
+    def clamped(self, v: Value, top: int):
+        """The literal int(v) clamped to [0, top] when v is a known constant, else None."""
+        if v.name not in self.known:
+            return None
+        return str(min(max(faust_int(self.known[v.name]), 0), top))
+
     def table_index(self, table: Table, index: Value) -> str:
-        entry = f"min(max(np.int64({index.name}), 0), {table.size - 1})"
+        entry = self.clamped(index, table.size - 1)
+        if entry is None:
+            entry = f"min(max(np.int64({index.name}), 0), {table.size - 1})"
         if width(table.kind) > 1:
             entry = f"{entry} * {width(table.kind)}"
         return f"{table.offset} + {entry}"
@@ -229,8 +232,10 @@ class _Renderer:
 
     def block(self, b: LoopBlock, length: str, per_sample: List[str], start: str) -> List[str]:
         """The lines of one loop block: constants, control rate, state, the loop."""
+        b, known = fold_block(b, self.precision)
+        self.known.update(known)
         c = b.counter
-        lines = [f"{v.name} = {self.literal(value, v.kind)}" for v, value in b.constants]
+        lines = []
         for stmt in b.control:
             lines += self.statement(stmt, c)
         scalars = [(st.local, st.slot) for st in b.rec_states]
@@ -245,7 +250,10 @@ class _Renderer:
             lines += ["    " + x for x in self.sample(b.loop_start + b.loop, per_sample,
                                                     b.rec_updates, b.delay_lines, c)]
         lines += [x for v, slot in scalars for x in self.store(v, slot)]
-        return lines
+        # only the constants the block reads: most folded ones only led to others
+        used = set(_NAME.findall("\n".join(lines)))
+        return [f"{v.name} = {self.literal(value, v.kind)}"
+                for v, value in b.constants if v.name in used] + lines
 
     def sample(self, statements, per_sample: List[str], rec_updates, delay_lines, c: str,
                loads=(), stores=()) -> List[str]:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, Dict, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -508,6 +508,22 @@ def static_kind(s: Sig, depth: int = 12) -> Optional[str]:
         if result == PRIMITIVES[s.op].result(tuple(k or FLOAT_KIND for k in kinds)):
             return result  # the unknown arguments cannot change it
     return None
+
+
+def operand_kinds(op: str, kinds: Sequence[str], result: str) -> List[str]:
+    """The kinds the generated code casts op's operands (of kinds `kinds`) to, when its
+    result is of kind `result`."""
+    prim = PRIMITIVES[op]
+    if prim.operands == "float":
+        return [FLOAT_KIND] * len(kinds)
+    if prim.operands == "int":
+        return [INT_KIND] * len(kinds)
+    if prim.operands == "same":
+        return [_same_kind(kinds)] * len(kinds)
+    if prim.operands == "select":
+        selector = INT_KIND if op == "select2" else kinds[0]
+        return [selector] + [result] * (len(kinds) - 1)
+    return list(kinds)
 
 
 def evaluate(op: str, kinds: Sequence[str], values: Sequence, at_run_time: bool = False):
