@@ -1,4 +1,6 @@
 """Program.render_batch / jvp_batch: a batch equals its items rendered one by one."""
+import threading
+
 import numpy as np
 import pytest
 
@@ -36,3 +38,38 @@ def test_jvp_batch_with_one_input_per_item(prog):
 def test_batch_size_mismatch_is_a_clear_error(prog):
     with pytest.raises(FaustRuntimeError, match="one input per item"):
         prog.render_batch(np.zeros((2, 1, 10)), params=[{}, {}, {}])
+
+
+def test_a_held_up_worker_does_not_hold_up_the_batch(monkeypatch):
+    """Items go to whichever worker is free: while one worker is held up on its first
+    item, the other renders all the rest (with equal shares fixed in advance it would
+    stop at its own share and wait)."""
+    prog = faustdiff.compile(CODE)
+    kernel = prog._kernel(False, False)
+    compute = kernel.compute
+    caller = threading.get_ident()
+    done_by_caller = []
+    other_started, rest_done = threading.Event(), threading.Event()
+    count = 8
+
+    def watched(*args):
+        if threading.get_ident() != caller:
+            if not other_started.is_set():
+                other_started.set()
+                rest_done.wait(timeout=5)   # held up until the caller has done the others
+        else:
+            other_started.wait(timeout=5)   # both workers have begun
+        compute(*args)
+        if threading.get_ident() == caller:
+            done_by_caller.append(1)
+            if len(done_by_caller) == count - 1:
+                rest_done.set()
+
+    monkeypatch.setattr(kernel, "compute", watched)
+    x = np.random.default_rng(2).uniform(-1, 1, (1, 500))
+    settings = [{"fc": 200 + 100 * i} for i in range(count)]
+    batch = prog.render_batch(x, params=settings, workers=2)
+    assert len(done_by_caller) == count - 1
+    monkeypatch.undo()
+    for item, p in zip(batch, settings):
+        np.testing.assert_array_equal(item, prog.render(x, params=p))

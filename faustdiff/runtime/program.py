@@ -344,24 +344,27 @@ class Program:
         # of short biquad renders ran no faster on two cores than on one)
         outputs, tangents = kernel.arrays((len(items),), m, self.num_outputs, length)
 
-        def run(chunk):
-            for i in chunk:
+        # Each worker takes the next item not yet taken (one iterator shared by all,
+        # whose step is atomic under the GIL): a worker that starts late or runs slower
+        # takes fewer items, rather than finishing an equal share last.
+        pending = iter(range(len(items)))
+
+        def run():
+            for i in pending:
                 xi, _, pv = prepared[i]
                 state = kernel.fresh_state()
                 kernel.compute(length, xi, outputs[i], tangents[i], state, pv)
 
         count = min(workers or usable_cores(), len(items))
         if count <= 1:
-            run(range(len(items)))
+            run()
         else:
-            # an equal share of the items per worker, on threads kept between calls
-            # (a training loop calls this every iteration: starting threads each time
-            # would cost as much as a short render); the calling thread takes the first
-            # share itself rather than sleeping while a pool thread wakes up for it
-            shares = [range(k, len(items), count) for k in range(count)]
-            others = [_worker_pool(count - 1).submit(run, share) for share in shares[1:]]
+            # on threads kept between calls (a training loop calls this every iteration:
+            # starting threads each time would cost as much as a short render); the
+            # calling thread works too rather than sleeping while a pool thread wakes up
+            others = [_worker_pool(count - 1).submit(run) for _ in range(count - 1)]
             try:
-                run(shares[0])
+                run()
             finally:
                 for done in others:
                     done.result()
