@@ -35,6 +35,7 @@ EXACT_OPS = frozenset({
     "select2", "select3",
 })
 
+
 def fold_block(block: LoopBlock, precision: str) -> Tuple[LoopBlock, Dict[str, object]]:
     """The block with its foldable control statements turned into constants, and the
     value of every constant of the block by name (ints, or floats of the precision)."""
