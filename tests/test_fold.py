@@ -7,7 +7,7 @@ from faustdiff.codegen import fold
 from faustdiff.codegen.plan import plan_kernel
 from faustdiff.codegen.python_source import render_source
 from faustdiff.runtime.program import Program
-from faustdiff.signals.nodes import const, fconst
+from faustdiff.signals.nodes import const, delay, fconst, input_sig
 from faustdiff.signals.primitives import apply
 from faustdiff.signals.propagate import Propagated
 
@@ -79,8 +79,6 @@ def test_folded_constants_are_what_the_kernel_computes(precision, monkeypatch):
 def test_delays_of_a_sample_rate_length_are_read_at_a_constant_offset():
     """Freeverb-style delay lengths (`int(0.0367 * ma.SR)`) are computed when the kernel is
     written: the loop reads the ring buffer at a literal offset."""
-    from faustdiff.signals.nodes import delay, input_sig
-
     length = apply("int", apply("*", const(0.03666666666666667),
                                 apply("min", const(192000.0), apply("max", const(1.0), SR))))
     outputs = [delay(input_sig(0), apply("-", length, const(1)))]

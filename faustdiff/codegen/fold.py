@@ -60,8 +60,6 @@ def _folded(stmt, known: Dict[str, object], single: bool):
     """The value `stmt` assigns, when it is an exact operation on known values; else None."""
     if not isinstance(stmt, Assign) or is_pack(stmt.target.kind):
         return None
-    if stmt.op == "fconst":
-        return typed(stmt.attr, stmt.target.kind, single)
     if stmt.op not in EXACT_OPS or any(v.name not in known for v in stmt.operands):
         return None
     have = [v.kind for v in stmt.operands]

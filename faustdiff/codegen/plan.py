@@ -248,9 +248,9 @@ class _Planner:
             if s.op == "recref" or id(s) in arithmetic.absorbed:
                 continue
             kind = kinds[id(s)]
-            if s.op == "const":
+            if s.op in ("const", "fconst"):  # a foreign constant is known now too
                 v = self.name("k", kind)
-                b.constants.append((v, s.value))
+                b.constants.append((v, s.value if s.op == "const" else s.attr[2]))
                 values[id(s)] = v
                 continue
             hoisted = rates[id(s)] < AUDIO
@@ -276,8 +276,6 @@ class _Planner:
                 stmts.append(Assign(target, "param", (), self.param_index[s.attr]))
             elif s.op == "first":
                 stmts.append(Assign(target, "first"))
-            elif s.op == "fconst":
-                stmts.append(Assign(target, "fconst", (), s.attr[2]))
             elif id(s) in arithmetic.steps:
                 stmts += self._steps(arithmetic.steps[id(s)], target, values)
             elif s.op == "pow" and _positive_constant(s.args[0]):

@@ -74,8 +74,6 @@ class _Renderer:
             return f"{t.name} = {self.ftype}(inputs[{a.attr}, _i_{counter}])"
         if a.op == "param":
             return f"{t.name} = params[{a.attr}]"
-        if a.op == "fconst":
-            return f"{t.name} = {self.literal(a.attr, t.kind)}"
         if a.op == "first":
             return f"{t.name} = np.int32(1 if {counter} == 0 else 0)"
         if a.op == "pow_base":
@@ -133,10 +131,9 @@ class _Renderer:
             amount = str(r.const_amount)
         else:
             amount = self.clamped(r.amount, line.max_delay)
-            if amount is None:
+            if r.amount.name not in self.known:  # computed once, read by the slot below
+                lines.append(f"{r.target.name}_amount = {amount}")
                 amount = f"{r.target.name}_amount"
-                whole = r.amount.name if r.amount.kind == INT_KIND else f"fd_int({r.amount.name})"
-                lines.append(f"{amount} = min(max(np.int64({whole}), 0), {line.max_delay})")
         slot = f"{line.offset} + {self.ring_index(line, f'{counter} - {amount}')}"
         if is_pack(line.kind):
             lines.append(f"{r.target.name}_at = {slot}")
@@ -168,16 +165,15 @@ class _Renderer:
         wrapped = f"(({position}) & {line.mask})"
         return wrapped if line.stride == 1 else f"{wrapped} * {line.stride}"
 
-    def clamped(self, v: Value, top: int):
-        """The literal int(v) clamped to [0, top] when v is a known constant, else None."""
-        if v.name not in self.known:
-            return None
-        return str(min(max(faust_int(self.known[v.name]), 0), top))
+    def clamped(self, v: Value, top: int) -> str:
+        """int(v) clamped to [0, top]: a literal when v is a known constant."""
+        if v.name in self.known:
+            return str(min(max(faust_int(self.known[v.name]), 0), top))
+        whole = v.name if v.kind == INT_KIND else f"fd_int({v.name})"
+        return f"min(max(np.int64({whole}), 0), {top})"
 
     def table_index(self, table: Table, index: Value) -> str:
         entry = self.clamped(index, table.size - 1)
-        if entry is None:
-            entry = f"min(max(np.int64({index.name}), 0), {table.size - 1})"
         if width(table.kind) > 1:
             entry = f"{entry} * {width(table.kind)}"
         return f"{table.offset} + {entry}"
