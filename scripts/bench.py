@@ -33,7 +33,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -126,18 +126,36 @@ def white_noise(channels: int, n: int, seed: int = 0) -> np.ndarray:
     return np.ascontiguousarray(noise, dtype=np.float64)
 
 
-def time_calls(call: Callable[[], object], repeats: int) -> Timing:
-    """Run ``call`` once to warm up, then time it ``repeats`` times, and more (up to
-    ``MAX_REPEATS``) while the timed calls add up to less than ``MIN_TIMED_SECONDS``:
-    fast calls get more chances at a quiet moment of the machine."""
-    call()
-    times: List[float] = []
-    while len(times) < max(1, repeats) or (sum(times) < MIN_TIMED_SECONDS
-                                           and len(times) < MAX_REPEATS):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return Timing(min(times), statistics.median(times))
+def time_calls(calls: Mapping[str, Callable[[], object]], repeats: int) -> Dict[str, Timing]:
+    """Time several calls side by side: each is called once to warm up, then once per
+    round, in an order that rotates from round to round. A call is timed at least
+    ``repeats`` times, and more (up to ``MAX_REPEATS``) while its timed calls add up to
+    less than ``MIN_TIMED_SECONDS``: fast calls get more chances at a quiet moment.
+
+    The speed of a shared machine drifts, by as much as 1.6 times over seconds (another
+    tenant on the same physical core). Calls timed in the same rounds see the same drift,
+    so the ratios of their best times hold even when the times themselves move; timed one
+    after the other, a call could get all the quiet moments and the next none."""
+    names = list(calls)
+    for name in names:
+        calls[name]()
+    times: Dict[str, List[float]] = {name: [] for name in names}
+
+    def wanted(name: str) -> bool:
+        done = times[name]
+        return len(done) < max(1, repeats) or (sum(done) < MIN_TIMED_SECONDS
+                                               and len(done) < MAX_REPEATS)
+
+    rounds = 0
+    while any(map(wanted, names)):
+        for k in range(len(names)):
+            name = names[(rounds + k) % len(names)]
+            if wanted(name):
+                start = time.perf_counter()
+                calls[name]()
+                times[name].append(time.perf_counter() - start)
+        rounds += 1
+    return {name: Timing(min(t), statistics.median(t)) for name, t in times.items()}
 
 
 def short_error(error: BaseException) -> str:
@@ -153,11 +171,11 @@ def log(message: str) -> None:
 
 # ----------------------------------------------------------------------------- faustdiff
 
-def measure_faustdiff(prog, x: Optional[np.ndarray], n: int, repeats: int):
-    """(render timing, jvp timing) of ``n`` samples; the first calls build the kernels."""
-    render = time_calls(lambda: prog.render(x=x, n=n), repeats)
-    jvp = time_calls(lambda: prog.jvp(x=x, n=n), repeats)
-    return render, jvp
+def faustdiff_calls(prog, single, x: Optional[np.ndarray], n: int) -> Dict[str, Callable]:
+    """The timed faustdiff calls over ``n`` samples: float64 render and jvp, and the
+    float32 render of ``single``, the program compiled in the precision libfaust runs in."""
+    return {"render": lambda: prog.render(x=x, n=n), "jvp": lambda: prog.jvp(x=x, n=n),
+            "render_single": lambda: single.render(x=x, n=n)}
 
 
 BATCH_ITEMS = 8
@@ -171,16 +189,10 @@ def measure_batch(prog, x, n: int, repeats: int) -> Dict[int, Timing]:
         settings.append({p.path: p.init + (p.max - p.init) * 0.01 * k for p in prog.params
                          if p.max > p.init})
     counts = sorted({1, usable_cores()})
-    return {w: time_calls(lambda w=w: prog.render_batch(x=x, n=n, params=settings, workers=w),
-                          repeats) for w in counts}
-
-
-def measure_single_precision(program: BenchProgram, x, n: int, repeats: int) -> Timing:
-    """Render timing of the float32 kernel, the precision libfaust runs in."""
-    import faustdiff
-
-    prog = faustdiff.compile(program.code, sample_rate=SAMPLE_RATE, precision="single")
-    return time_calls(lambda: prog.render(x=x, n=n), repeats)
+    timings = time_calls({str(w): (lambda w=w: prog.render_batch(x=x, n=n, params=settings,
+                                                                 workers=w))
+                          for w in counts}, repeats)
+    return {w: timings[str(w)] for w in counts}
 
 
 def probe_compile(path: Path) -> Dict[str, float]:
@@ -245,16 +257,16 @@ def libfaust_engine(dawdreamer, code: str, x: Optional[np.ndarray]):
     return engine, compile_seconds
 
 
-def measure_libfaust(dawdreamer, program: BenchProgram, x, n: int, repeats: int):
-    """(render timing, compile seconds) of ``n`` samples through libfaust."""
+def libfaust_call(dawdreamer, program: BenchProgram, x, n: int):
+    """(the call rendering ``n`` samples through libfaust, compile seconds)."""
     engine, compile_seconds = libfaust_engine(dawdreamer, program.code, x)
     # render() renders floor(seconds * rate) samples: half a sample more gives exactly n.
     seconds = (n + 0.5) / SAMPLE_RATE
-    timing = time_calls(lambda: engine.render(seconds), repeats)
+    engine.render(seconds)
     rendered = np.asarray(engine.get_audio()).shape[1]
     if rendered != n:
         raise RuntimeError(f"DawDreamer rendered {rendered} samples, expected {n}")
-    return timing, compile_seconds
+    return (lambda: engine.render(seconds)), compile_seconds
 
 
 def libfaust_version(dawdreamer) -> Optional[str]:
@@ -274,10 +286,23 @@ def libfaust_version(dawdreamer) -> Optional[str]:
 # ----------------------------------------------------------------------------- JAX
 # The runner itself is scripts/jax_reference.py.
 
-def measure_jax(jax, program: BenchProgram, x: Optional[np.ndarray], n: int, repeats: int,
-                reference) -> JaxResult:
-    """Times of the AOT-compiled primal and of the faster of two ways to get all the
-    derivatives, plus agreement with faustdiff."""
+JAX_PRIMAL = "jax"
+JAX_JVP = "jax-jvp:"  # + the strategy's name
+
+
+@dataclasses.dataclass(frozen=True)
+class JvpStrategy:
+    """One way for JAX to get all the derivatives: its compile time and how far its
+    derivatives are from faustdiff's."""
+
+    compile_seconds: float
+    error: float
+
+
+def jax_calls(jax, program: BenchProgram, x: Optional[np.ndarray], n: int, reference):
+    """(result with the primal's compile time and agreement with faustdiff, the strategies
+    for the derivatives by name, the timed calls: the AOT-compiled primal and each
+    strategy), or (result with the failure, {}, {})."""
     try:
         model = JaxProgram(program.code, n, jax)
         args = model_arguments(model, x)
@@ -285,54 +310,68 @@ def measure_jax(jax, program: BenchProgram, x: Optional[np.ndarray], n: int, rep
         strategies = {name: aot_compile(jax, build(jax, model.run, len(model.init)), args)
                       for name, build in JVP_STRATEGIES.items()}
     except Exception as error:  # a program JAX cannot run is a result, not a crash
-        return JaxResult(failure=short_error(error))
-    result = JaxResult(compile_primal=primal_compile)
-    result.primal = time_calls(lambda: primal(*args).block_until_ready(), repeats)
-    for name, (jacobian, seconds) in strategies.items():
-        timing = time_calls(lambda: jacobian(*args).block_until_ready(), repeats)
-        if result.jvp is None or timing.best < result.jvp.best:
-            result.jvp, result.compile_jvp, result.jvp_strategy = timing, seconds, name
-            best_jacobian = jacobian
+        return JaxResult(failure=short_error(error)), {}, {}
     y_ref, dy_ref = reference
-    result.primal_error = max_relative_error(y_ref, np.asarray(primal(*args)))
-    result.jvp_error = jvp_disagreement(model.labels, np.asarray(best_jacobian(*args)), dy_ref)
-    return result
+    result = JaxResult(compile_primal=primal_compile,
+                       primal_error=max_relative_error(y_ref, np.asarray(primal(*args))))
+    described = {name: JvpStrategy(seconds, jvp_disagreement(model.labels,
+                                                             np.asarray(jacobian(*args)), dy_ref))
+                 for name, (jacobian, seconds) in strategies.items()}
+    calls = {JAX_PRIMAL: lambda: primal(*args).block_until_ready()}
+    for name, (jacobian, _) in strategies.items():
+        calls[JAX_JVP + name] = lambda jacobian=jacobian: jacobian(*args).block_until_ready()
+    return result, described, calls
+
+
+def settle_jax(result: JaxResult, strategies: Mapping[str, JvpStrategy],
+               timings: Mapping[str, Timing]) -> JaxResult:
+    """JAX's result with its timings; its derivatives are those of the faster strategy."""
+    if result.failure:
+        return result
+    fastest = min(strategies, key=lambda name: timings[JAX_JVP + name].best)
+    return dataclasses.replace(result, primal=timings[JAX_PRIMAL],
+                               jvp=timings[JAX_JVP + fastest], jvp_strategy=fastest,
+                               compile_jvp=strategies[fastest].compile_seconds,
+                               jvp_error=strategies[fastest].error)
 
 
 # ----------------------------------------------------------------------------- one program
 
-def bench_faustdiff(program: BenchProgram, n: int, repeats: int):
-    """(result with faustdiff's numbers, input noise, reference (y, dy) for the checks)."""
+def bench_program(program: BenchProgram, args, dawdreamer, jax) -> ProgramResult:
+    """Compile probes, then the run times of faustdiff and libfaust timed in the same
+    rounds, JAX's, and the batches."""
     import faustdiff
 
+    n = int(round(args.seconds * SAMPLE_RATE))
     with tempfile.TemporaryDirectory(prefix="faustdiff-bench-") as cache:
         cold, warm = measure_compile(program, Path(cache))
         # The in-process measurements reuse the cache the probes just filled.
         os.environ["FAUSTDIFF_CACHE_DIR"] = cache
         prog = faustdiff.compile(program.code, sample_rate=SAMPLE_RATE)
+        single = faustdiff.compile(program.code, sample_rate=SAMPLE_RATE, precision="single")
         x = white_noise(prog.num_inputs, n) if prog.num_inputs else None
-        render, jvp = measure_faustdiff(prog, x, n, repeats)
-        batch = measure_batch(prog, x, n, repeats)
-        render_single = measure_single_precision(program, x, n, repeats)
         reference = prog.jvp(x=x, n=n)
-    result = ProgramResult(program.name, prog.num_inputs, prog.num_outputs,
-                           len(prog.diff_params), n / SAMPLE_RATE, render, jvp, render_single,
-                           cold, warm, batch=batch)
-    return result, x, reference
-
-
-def bench_program(program: BenchProgram, args, dawdreamer, jax) -> ProgramResult:
-    n = int(round(args.seconds * SAMPLE_RATE))
-    result, x, reference = bench_faustdiff(program, n, args.repeats)
-    if dawdreamer is not None:
-        try:
-            timing, seconds = measure_libfaust(dawdreamer, program, x, n, args.repeats)
-            result.libfaust, result.libfaust_compile = timing, seconds
-        except Exception as error:  # reported in the notes, like JAX failures
-            result.libfaust_failure = short_error(error)
-    if jax is not None:
-        result.jax = measure_jax(jax, program, x, n, args.repeats, reference)
-    return result
+        calls = faustdiff_calls(prog, single, x, n)
+        libfaust_compile = libfaust_failure = None
+        if dawdreamer is not None:
+            try:
+                calls["libfaust"], libfaust_compile = libfaust_call(dawdreamer, program, x, n)
+            except Exception as error:  # reported in the notes, like JAX failures
+                libfaust_failure = short_error(error)
+        timings = time_calls(calls, args.repeats)
+        jax_result, strategies = None, {}
+        if jax is not None:
+            # Timed on their own: XLA's worker threads keep the other core busy for a
+            # while after a call, which would slow the calls timed next to them.
+            jax_result, strategies, jax_timed = jax_calls(jax, program, x, n, reference)
+            timings.update(time_calls(jax_timed, args.repeats) if jax_timed else {})
+        batch = measure_batch(prog, x, n, args.repeats)
+    return ProgramResult(program.name, prog.num_inputs, prog.num_outputs, len(prog.diff_params),
+                         n / SAMPLE_RATE, timings["render"], timings["jvp"],
+                         timings["render_single"], cold, warm, timings.get("libfaust"),
+                         libfaust_compile, libfaust_failure,
+                         None if jax_result is None else settle_jax(jax_result, strategies, timings),
+                         batch)
 
 
 def describe(result: ProgramResult) -> str:
@@ -446,7 +485,10 @@ def method_text(args) -> str:
         f"one channel per input) at {SAMPLE_RATE} Hz with its sliders at their initial values, "
         f"and every run time is the best of at least {args.repeats} calls after one warm-up "
         f"call (more, up to {MAX_REPEATS}, until the timed calls add up to "
-        f"{MIN_TIMED_SECONDS:g} s) "
+        f"{MIN_TIMED_SECONDS:g} s each); faustdiff's and libfaust's run times of a program are "
+        "timed in the same rounds, one call of each per round in a rotating order, so that "
+        "their ratios compare calls made under the same conditions of the machine (JAX's, "
+        "whose worker threads stay busy for a while after a call, in rounds of their own) "
         "(`time.perf_counter`, divided by the audio length): faustdiff in float64 "
         "(`Program.render`, and `Program.jvp` for all `[diff:1]` sliders in one fused pass; "
         "\"f32\" is `render` with `precision=\"single\"`), "

@@ -1,5 +1,6 @@
 """scripts/bench.py runs end to end and writes well-formed tables (no timing assertions)."""
 import math
+import time
 import subprocess
 import sys
 from pathlib import Path
@@ -97,3 +98,36 @@ def test_header_names_machine_and_versions(report):
     for name in ["faustdiff", "numba", "dawdreamer"]:
         assert name in report
     assert "skipped (`--no-jax`)" in report
+
+
+def bench_module():
+    """scripts/bench.py imported as a module (it is run as a script)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("faustdiff_bench_script", BENCH)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_calls_timed_side_by_side_share_the_slow_spells_of_the_machine(monkeypatch):
+    """A program's run times are timed in the same rounds, so a slow spell of the machine
+    does not land on one of them alone: here every call is slow for a while, then fast, and
+    both calls' best times come from the fast part. Timed one after the other (the first
+    call all through the slow spell), their ratio would have been 4."""
+    bench = bench_module()
+    monkeypatch.setattr(bench, "MIN_TIMED_SECONDS", 0.0)
+    made = []
+
+    def call(name):
+        def run():
+            made.append(name)
+            time.sleep(0.008 if len(made) <= 6 else 0.002)
+        return run
+
+    timings = bench.time_calls({"a": call("a"), "b": call("b")}, repeats=4)
+    assert made[:2] == ["a", "b"]  # the warm-ups
+    assert made[2:] == ["a", "b", "b", "a", "a", "b", "b", "a"]  # each round in a new order
+    assert timings["a"].best < 0.005 and timings["b"].best < 0.005
+    assert 0.5 < timings["a"].best / timings["b"].best < 2
