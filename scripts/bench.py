@@ -361,8 +361,8 @@ def bench_program(program: BenchProgram, args, dawdreamer, jax) -> ProgramResult
         timings = time_calls(calls, args.repeats)
         jax_result, strategies = None, {}
         if jax is not None:
-            # Timed on their own: XLA's worker threads keep the other core busy for a
-            # while after a call, which would slow the calls timed next to them.
+            # In rounds of their own: a JAX call takes up to a thousand times as long as
+            # the others and leaves the caches full of its own data.
             jax_result, strategies, jax_timed = jax_calls(jax, program, x, n, reference)
             timings.update(time_calls(jax_timed, args.repeats) if jax_timed else {})
         batch = measure_batch(prog, x, n, args.repeats)
@@ -487,8 +487,8 @@ def method_text(args) -> str:
         f"call (more, up to {MAX_REPEATS}, until the timed calls add up to "
         f"{MIN_TIMED_SECONDS:g} s each); faustdiff's and libfaust's run times of a program are "
         "timed in the same rounds, one call of each per round in a rotating order, so that "
-        "their ratios compare calls made under the same conditions of the machine (JAX's, "
-        "whose worker threads stay busy for a while after a call, in rounds of their own) "
+        "their ratios compare calls made under the same conditions of the machine (JAX's "
+        "calls, up to a thousand times as long, in rounds of their own) "
         "(`time.perf_counter`, divided by the audio length): faustdiff in float64 "
         "(`Program.render`, and `Program.jvp` for all `[diff:1]` sliders in one fused pass; "
         "\"f32\" is `render` with `precision=\"single\"`), "
