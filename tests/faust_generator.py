@@ -163,6 +163,15 @@ UNARY = ("sin", "cos", "atan", "abs", "floor", "ceil", "rint", "round", "neg", "
 KNOWN_BUGS: set = set()
 
 
+# Library functions whose recursion goes through a long delay, which Faust keeps in a
+# ring buffer. Faust 2.85 evaluates the condition of an enable or a control twice per
+# sample: once to compute x, and again after the sample to move x's state on, but by
+# then the ring buffer's index has moved, so a condition that reads such a recursion
+# (`control(+(1) ~ _, 1 : + ~ (@(200) : *(0.5)))`) reads another slot the second time,
+# and x's state does not move (a code generator bug faustdiff does not copy; a delayed
+# signal is read once into a variable, and fine). Conditions are built without them.
+RING_RECURSIONS = ("ef.echo", "fi.fb_comb", "fi.allpass_comb")
+
 # 1-input 1-output library functions: (Faust text, bound). A number bounds the output
 # by that gain times the input's size; a pair is the output's own range (inputs are kept
 # within [-4, 4]). All are smooth and stable enough for float32 and float64 to agree.
@@ -221,6 +230,7 @@ class _Context:
     recursions: int = 0
     library: bool = False                # a standard library function was used
     conditional: bool = False            # building the x of an enable or a control
+    condition: bool = False              # building the y of an enable or a control
 
 
 class _Builder:
@@ -577,6 +587,7 @@ class _Builder:
             d = self.choose(SHORT_DELAYS[1:] + LONG_DELAYS)
             x = Expr(f"({x.text})@({d})", min(x.lo, 0.0), max(x.hi, 0.0), x.is_int,
                      x.pure_int)
+        outer, self.ctx.condition = self.ctx.condition, True
         if kind == "control":
             y = self.sub(depth)
         elif self.draw(st.booleans()):
@@ -586,6 +597,7 @@ class _Builder:
         else:
             e = self.tame(self.float_sub(depth), 1e3)
             y = Expr(f"abs({e.text})", 0.0, e.size)
+        self.ctx.condition = outer
         # Faust 2.85 fails an assertion (instructions_compiler.cpp:2078) or crashes on a
         # delayed control signal: `control(x, c)@1`, and `(control(x, c) * 2)@1`, whose
         # normal form moves the delay into the product. The result goes through atan,
@@ -596,11 +608,13 @@ class _Builder:
     def contracting_chain(self, length: int) -> str:
         """A 1-input 1-output box whose gain (Lipschitz constant) is at most 1."""
         pieces = []
+        # (only short delays in a condition's recursions: RING_RECURSIONS)
+        delays = SHORT_DELAYS + (() if self.ctx.condition else LONG_DELAYS)
         for _ in range(length):
             k = self.choose([0.5, -0.75, 1.0, 0.9])
             pieces.append(self.choose([
                 "sin", "atan", "abs", f"*({k})", f"+({self.decimal(-1.0, 1.0)})", "mem",
-                f"@({self.choose(SHORT_DELAYS + LONG_DELAYS)})", "min(0.7)", "max(-0.5)",
+                f"@({self.choose(delays)})", "min(0.7)", "max(-0.5)",
                 "(_ <: sin, cos :> *(0.5))", "(_ <: _, mem :> *(0.5))",
                 "(_ <: >(0), *(0.5), sin : select2)",
                 "((+ : sin) ~ *(0.25) : *(0.5))"]))
@@ -683,7 +697,8 @@ class _Builder:
     def library(self, depth: int) -> Expr:
         a = self.tame(self.float_sub(depth), 4.0)
         self.ctx.library = True
-        template, bound = self.choose(LIBRARY)
+        template, bound = self.choose([entry for entry in LIBRARY if not (
+            self.ctx.condition and entry[0].startswith(RING_RECURSIONS))])
         # (a slider is only made when the text uses it: an unused one is no parameter)
         f = self.frequency() if "{f}" in template else ""
         text = template.format(f=f, k=self.choose([0.5, 0.9, 0.99]))

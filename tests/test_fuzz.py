@@ -491,3 +491,13 @@ def test_reduced_disagreements(code, inputs):
         for k in range(want.shape[0]):
             assert relative_rms(got[k], want[k]) <= DOUBLE_TOLERANCE, (precision, got[k, :6],
                                                                        want[k, :6])
+
+
+def test_a_condition_is_read_once_per_sample_even_from_a_ring_buffer():
+    """The condition here is a recursion through a 200-sample delay, at least 1 at every
+    sample, so the counter counts. (libfaust 2.85 reads the condition a second time after
+    the sample, when its ring buffer's index has moved on, and its counter stays at 1: a
+    bug of its code generator that faustdiff does not copy; signals/control.py.)"""
+    code = "process = control(+(1) ~ _, 1 : + ~ (@(200) : *(0.5)));"
+    y = faustdiff.compile(code).render(n=300)
+    assert np.array_equal(y[0], np.arange(1.0, 301.0))

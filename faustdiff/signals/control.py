@@ -33,10 +33,14 @@ differently still (`x * g : + ~ *(0.5 * g)` becomes `g * (x + 0.5 * y')`, where 
 no longer appears); a signal that faustdiff shares across two conditions and Faust does
 not (or the reverse) is computed under a different condition.
 
-Two things of the real compiler are not reproduced, being bugs of its code generator:
+Three things of the real compiler are not reproduced, being bugs of its code generator:
 an x whose normal form is a negation (`control(0 - x, c)`, `control(-2 * x, c)`) is
-written inline, outside the condition, and so not held; and `prefix` under a condition
-declares its state inside the condition's `if` and reads it outside.
+written inline, outside the condition, and so not held; `prefix` under a condition
+declares its state inside the condition's `if` and reads it outside; and the condition
+is written out twice, once before computing x and once after the sample to move x's
+state on, which by then reads another slot of a recursion kept in a ring buffer
+(`control(+(1) ~ _, 1 : + ~ (@(200) : *(0.5)))`: a condition of 1 or more, whose second
+reading finds 0, so the counter never moves past 1).
 
 The lowering keeps derivatives exact without rules of their own: a held value is a
 recursion `h = select2(condition, h', x)`, whose tangent is held too; a suspended
