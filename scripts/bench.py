@@ -359,19 +359,19 @@ def bench_program(program: BenchProgram, args, dawdreamer, jax) -> ProgramResult
             except Exception as error:  # reported in the notes, like JAX failures
                 libfaust_failure = short_error(error)
         timings = time_calls(calls, args.repeats)
-        jax_result, strategies = None, {}
+        jax_result = None
         if jax is not None:
             # In rounds of their own: a JAX call takes up to a thousand times as long as
             # the others and leaves the caches full of its own data.
             jax_result, strategies, jax_timed = jax_calls(jax, program, x, n, reference)
-            timings.update(time_calls(jax_timed, args.repeats) if jax_timed else {})
+            timings.update(time_calls(jax_timed, args.repeats))  # none if JAX failed
+            jax_result = settle_jax(jax_result, strategies, timings)
         batch = measure_batch(prog, x, n, args.repeats)
     return ProgramResult(program.name, prog.num_inputs, prog.num_outputs, len(prog.diff_params),
                          n / SAMPLE_RATE, timings["render"], timings["jvp"],
-                         timings["render_single"], cold, warm, timings.get("libfaust"),
-                         libfaust_compile, libfaust_failure,
-                         None if jax_result is None else settle_jax(jax_result, strategies, timings),
-                         batch)
+                         timings["render_single"], cold, warm, libfaust=timings.get("libfaust"),
+                         libfaust_compile=libfaust_compile, libfaust_failure=libfaust_failure,
+                         jax=jax_result, batch=batch)
 
 
 def describe(result: ProgramResult) -> str:
