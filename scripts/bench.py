@@ -33,7 +33,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable, Dict, List, Mapping, Optional, Sequence
+from typing import Callable, Dict, Hashable, List, Mapping, Optional, Sequence, TypeVar
 
 import numpy as np
 
@@ -126,7 +126,10 @@ def white_noise(channels: int, n: int, seed: int = 0) -> np.ndarray:
     return np.ascontiguousarray(noise, dtype=np.float64)
 
 
-def time_calls(calls: Mapping[str, Callable[[], object]], repeats: int) -> Dict[str, Timing]:
+Name = TypeVar("Name", bound=Hashable)
+
+
+def time_calls(calls: Mapping[Name, Callable[[], object]], repeats: int) -> Dict[Name, Timing]:
     """Time several calls side by side: each is called once to warm up, then once per
     round, in an order that rotates from round to round. A call is timed at least
     ``repeats`` times, and more (up to ``MAX_REPEATS``) while its timed calls add up to
@@ -139,9 +142,9 @@ def time_calls(calls: Mapping[str, Callable[[], object]], repeats: int) -> Dict[
     names = list(calls)
     for name in names:
         calls[name]()
-    times: Dict[str, List[float]] = {name: [] for name in names}
+    times: Dict[Name, List[float]] = {name: [] for name in names}
 
-    def wanted(name: str) -> bool:
+    def wanted(name: Name) -> bool:
         done = times[name]
         return len(done) < max(1, repeats) or (sum(done) < MIN_TIMED_SECONDS
                                                and len(done) < MAX_REPEATS)
@@ -189,10 +192,8 @@ def measure_batch(prog, x, n: int, repeats: int) -> Dict[int, Timing]:
         settings.append({p.path: p.init + (p.max - p.init) * 0.01 * k for p in prog.params
                          if p.max > p.init})
     counts = sorted({1, usable_cores()})
-    timings = time_calls({str(w): (lambda w=w: prog.render_batch(x=x, n=n, params=settings,
-                                                                 workers=w))
-                          for w in counts}, repeats)
-    return {w: timings[str(w)] for w in counts}
+    return time_calls({w: (lambda w=w: prog.render_batch(x=x, n=n, params=settings, workers=w))
+                       for w in counts}, repeats)
 
 
 def probe_compile(path: Path) -> Dict[str, float]:

@@ -187,6 +187,8 @@ LIBRARY = (
     ("ba.slidingMean(8)", 1.0), ("co.compressor_mono(4, -20, 0.01, 0.1)", 1.0),
     ("ma.sinh", (-28.0, 28.0)), ("ma.erf", (-1.0, 1.0)), ("ma.cbrt", (-1.6, 1.6)),
 )
+LIBRARY_IN_CONDITIONS = tuple(entry for entry in LIBRARY
+                              if not entry[0].startswith(RING_RECURSIONS))
 
 
 # ------------------------------------------------------------------ the forms of an operation
@@ -697,8 +699,7 @@ class _Builder:
     def library(self, depth: int) -> Expr:
         a = self.tame(self.float_sub(depth), 4.0)
         self.ctx.library = True
-        template, bound = self.choose([entry for entry in LIBRARY if not (
-            self.ctx.condition and entry[0].startswith(RING_RECURSIONS))])
+        template, bound = self.choose(LIBRARY_IN_CONDITIONS if self.ctx.condition else LIBRARY)
         # (a slider is only made when the text uses it: an unused one is no parameter)
         f = self.frequency() if "{f}" in template else ""
         text = template.format(f=f, k=self.choose([0.5, 0.9, 0.99]))

@@ -1,8 +1,9 @@
 """scripts/bench.py runs end to end and writes well-formed tables (no timing assertions)."""
+import importlib.util
 import math
-import time
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -102,8 +103,6 @@ def test_header_names_machine_and_versions(report):
 
 def bench_module():
     """scripts/bench.py imported as a module (it is run as a script)."""
-    import importlib.util
-
     spec = importlib.util.spec_from_file_location("faustdiff_bench_script", BENCH)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # its dataclasses look their module up there

@@ -29,7 +29,7 @@ from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 import faustdiff
-from faust_generator import SAMPLE_RATES, SAMPLES, Expr, FuzzProgram, batches, combine
+from faust_generator import SAMPLE_RATES, SAMPLES, Expr, FuzzProgram, Slider, batches, combine
 from faustdiff.errors import FaustDiffError
 from faustdiff.parse import parse_string
 from faustdiff.parse.parser import _get_parser
@@ -415,8 +415,6 @@ def test_a_derivative_where_two_kinks_meet_is_checked_against_both_sides():
     kink at every sample, and the tangent (0.5 throughout: abs' is 0 at 0) is neither
     one-sided slope (at sample 2: 0.84 above, 0.78 below). It is accepted; a tangent
     steeper than both sides is not."""
-    from faust_generator import Expr, Slider
-
     p = Slider("p", "nentry", 0.0, 0.0, 1.0, 0.001, True, 0.0)
     program = FuzzProgram('(nentry("p[diff:1]", 0.0, 0.0, 1.0, 0.001) : (+ : atan : '
                           '(_ <: >(0), *(0.5), sin : select2) : sin) ~ (abs : *(-0.8)))',
