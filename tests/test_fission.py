@@ -38,6 +38,15 @@ g = hslider("g[diff:1]", 2, 0, 4, 0.1);
 process = *(g) : exp <: _, log10(abs(_) + 1e-3);
 """
 
+# two oscillators, each a phase recursion and a table read, the first modulating the
+# second: no library call, but the jvp loop is cut between them (stage_cost.py)
+FM_PAIR = """
+import("stdfaust.lib");
+ratio = hslider("ratio[diff:1]", 220, 10, 2000, 0.1);
+index = hslider("index[diff:1]", 2, 0, 10, 0.01);
+process = _ + os.osci(440 + os.osci(ratio) * index * ratio) * 0.5;
+"""
+
 # a recursion that reads the result of a call: one stage, never split
 CALL_IN_FEEDBACK = """
 process = + ~ (sin : *(0.5));
@@ -65,8 +74,9 @@ def _is_staged(prog) -> bool:
 
 
 @pytest.mark.parametrize("precision", ["double", "single"])
-@pytest.mark.parametrize("code", [SYNTH, COMPRESSOR, STATE_OUTPUT, STATELESS_TANGENTS],
-                         ids=["synth", "compressor", "state_output", "stateless_tangents"])
+@pytest.mark.parametrize("code", [SYNTH, COMPRESSOR, STATE_OUTPUT, STATELESS_TANGENTS, FM_PAIR],
+                         ids=["synth", "compressor", "state_output", "stateless_tangents",
+                              "fm_pair"])
 def test_stages_compute_the_bits_of_one_loop(code, precision, monkeypatch):
     x = np.random.default_rng(1).uniform(-1, 1, (1, 700))
     pieces = [100, 37, 1, 262, 300]
@@ -105,3 +115,14 @@ def test_exp_and_log_stages_hold_no_tangent_pack(code, monkeypatch):
     assert costly and len(costly) < len(loops)
     for body in costly:
         assert "fd_v" not in body
+
+
+def test_a_jvp_bound_by_the_window_is_cut_between_its_oscillators(monkeypatch):
+    """The FM pair's jvp loop is long and deep, and the core's window holds few of its
+    samples: it runs as two loops, the modulator's then the carrier's. Its render loop,
+    shorter, stays one: cut, each oscillator's loop would wait on its own recursion."""
+    prog = _compile(FM_PAIR, 64, monkeypatch, "double")
+    assert "for _b_t in range" not in prog._kernel(False).source
+    modulator, carrier = _stage_loops(prog._kernel(True).source)
+    assert modulator.count("np.floor(") == 2 and carrier.count("np.floor(") == 2
+    assert "tangents[" not in modulator and "tangents[" in carrier

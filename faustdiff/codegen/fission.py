@@ -21,11 +21,16 @@ Stages are found on the main block's statements:
   dependence order, cheap ones joining the current stage, packed ones joining a
   stateful stage, and a stage changes between stateful and costly only when nothing of
   its own kind is ready.
+- a stateful stage is then cut where `stage_cost.py`'s model of the core finds several
+  loops faster than one (before a component with state, so a recursion stays whole): a
+  loop whose samples are long paths of many instructions has few samples in flight,
+  cut each loop has more (the FM pair's jvp: 0.378 -> 0.262 ms per second of audio).
 A costly stage is plain scalar arithmetic on independent samples, which LLVM vectorizes:
 exp and log are straight-line code (`exp_log.py`), and a pack, an LLVM vector already,
 would stop the vectorizer, hence packed groups stay out (the compressor's jvp: 1.35 ->
-0.53 ms per second of audio). The loop is split only when there is both a costly and a
-stateful or packed stage. A value one stage computes and a later one uses goes through
+0.53 ms per second of audio). The loop is split by kind only when there is both a
+costly and a stateful or packed stage. A value one stage computes and a later one uses
+goes through
 the state array, one entry per sample of a block (scratch: nothing in it survives a
 call). `FAUSTDIFF_FISSION_BLOCK` sets the samples per block (64: a stage's scratch stays
 in the L1 cache; 0: never split).
@@ -39,7 +44,8 @@ from ..graphs import strongly_connected
 from ..latency import LIBRARY_CALLS
 from ..signals.packs import is_pack
 from .plan import (Assign, DelayLine, DelayRead, DelayWrite, LoopBlock, ScalarState, TableRead,
-                   TableWrite, Value, storage, width)
+                   TableWrite, Value, reads, storage, width)
+from .stage_cost import CUT, LoopModel, recurrence_cycles
 
 
 # transcendental functions: calls of the C math library, or exp_log.py's straight-line
@@ -71,26 +77,7 @@ def _defined(stmt) -> Optional[Value]:
 def _on_packs(stmt) -> bool:
     """Whether a statement computes or reads a tangent pack."""
     target = _defined(stmt)
-    return any(is_pack(v.kind) for v in _used(stmt) + ([target] if target is not None else []))
-
-
-def _used(stmt) -> List[Value]:
-    if isinstance(stmt, Assign):
-        return list(stmt.operands)
-    if isinstance(stmt, DelayRead):
-        line = stmt.line
-        used = [] if stmt.amount is None else [stmt.amount]
-        if line.shift_register:
-            used.append(line.source if stmt.const_amount == 0
-                        else line.shift_register[stmt.const_amount - 1].local)
-        return used
-    if isinstance(stmt, DelayWrite):
-        return [stmt.value]
-    if isinstance(stmt, TableRead):
-        return [stmt.index]
-    if isinstance(stmt, TableWrite):
-        return [stmt.index, stmt.value]
-    return []
+    return any(is_pack(v.kind) for v in reads(stmt) + ([target] if target is not None else []))
 
 
 class _Union:
@@ -108,6 +95,64 @@ class _Union:
         self.parent[self.find(a)] = self.find(b)
 
 
+def _cut_for_the_window(comps: List[int], kind: Dict[int, str], members: Dict[int, List[int]],
+                        statements: List[object], recursions_of: Dict[int, list]
+                        ) -> List[List[int]]:
+    """A stage's components (in dependence order) as one or more stages, cut where the
+    model of `stage_cost.py` finds the loops faster than one: only before a component
+    with state, so each piece holds whole recursions."""
+    segments: List[List[int]] = []
+    for c in comps:
+        if not segments or (kind[c] == STATEFUL and any(kind[d] == STATEFUL
+                                                        for d in segments[-1])):
+            segments.append([])
+        segments[-1].append(c)
+    if len(segments) < 2:
+        return [comps]
+    stmts = [sorted(k for c in seg for k in members[c]) for seg in segments]
+    defined = [{_defined(statements[k]).name for k in ks if _defined(statements[k]) is not None}
+               for ks in stmts]
+    used = [{v.name for k in ks for v in reads(statements[k])}
+            | {value.name for c in seg for _, value in recursions_of.get(c, ())}
+            for ks, seg in zip(stmts, segments)]
+    recurrence = [max((recurrence_cycles([statements[k] for k in members[c]],
+                                         recursions_of.get(c, ())) for c in seg), default=0.0)
+                  for seg in segments]
+
+    m = len(segments)
+    defined_before = [set()]  # defined by segments 0..i-1
+    for names in defined:
+        defined_before.append(defined_before[-1] | names)
+    used_after = [set()]  # used by segments j.. (built from the end)
+    for names in reversed(used):
+        used_after.append(used_after[-1] | names)
+    used_after.reverse()
+
+    # best[j]: the fastest way to run segments 0..j-1; segments i..j-1 as one loop are
+    # modelled by extending i's loop one segment at a time (segments are in dependence
+    # order, so their statements are too)
+    best = [0.0] + [float("inf")] * m
+    cut_at = [0] * (m + 1)
+    for i in range(m):
+        loop = LoopModel()
+        run_used: set = set()
+        for j in range(i + 1, m + 1):
+            loop.add(statements[k] for k in stmts[j - 1])
+            run_used |= used[j - 1]
+            run_defined = defined_before[j] - defined_before[i]
+            crossings = len(run_used & defined_before[i]) + len(run_defined & used_after[j])
+            total = best[i] + loop.cycles(max(recurrence[i:j]), crossings) + (CUT if i else 0.0)
+            if total < best[j] - 1e-9:
+                best[j], cut_at[j] = total, i
+    pieces: List[List[int]] = []
+    j = m
+    while j > 0:
+        i = cut_at[j]
+        pieces.append([c for seg in segments[i:j] for c in seg])
+        j = i
+    return pieces[::-1]
+
+
 def split_stages(b: LoopBlock, sinks: Sequence[Value], block: int,
                  take_slots) -> Optional[List[Stage]]:
     """The stages of block `b` over blocks of `block` samples, or None where one loop is
@@ -115,7 +160,8 @@ def split_stages(b: LoopBlock, sinks: Sequence[Value], block: int,
     tangents: in the last stage); `take_slots(kind, size)` allocates state slots for the
     values that cross from one stage to another."""
     statements = list(b.loop_start) + list(b.loop)
-    if not any(isinstance(s, Assign) and s.op in COSTLY_OPS for s in statements):
+    if not b.rec_states and not any(isinstance(s, Assign) and s.op in COSTLY_OPS
+                                    for s in statements):
         return None
     where: Dict[str, int] = {}  # value name -> defining statement
     for k, stmt in enumerate(statements):
@@ -135,7 +181,7 @@ def split_stages(b: LoopBlock, sinks: Sequence[Value], block: int,
     written_tables = {id(s.table) for s in statements if isinstance(s, TableWrite)}
     for k, stmt in enumerate(statements):
         union.find(k)
-        for v in _used(stmt):
+        for v in reads(stmt):
             if v.name in owner:
                 union.join(k, owner[v.name])
         if isinstance(stmt, (DelayRead, DelayWrite)):
@@ -161,7 +207,7 @@ def split_stages(b: LoopBlock, sinks: Sequence[Value], block: int,
             edges.setdefault(group_of[d], set()).add(g)
 
     for k, stmt in enumerate(statements):
-        for v in _used(stmt):
+        for v in reads(stmt):
             depend(where.get(v.name), group_of[k])
     for key, value in next_values:
         depend(where.get(value.name), union.find(key))
@@ -184,7 +230,8 @@ def split_stages(b: LoopBlock, sinks: Sequence[Value], block: int,
             kind[c] = PACKED
         else:
             kind[c] = CHEAP
-    if COSTLY not in kind.values() or not {STATEFUL, PACKED} & set(kind.values()):
+    by_cost = COSTLY in kind.values() and bool({STATEFUL, PACKED} & set(kind.values()))
+    if not by_cost and len(stateful) < 2:
         return None
 
     # components in dependence order, grouped into stages
@@ -224,6 +271,17 @@ def split_stages(b: LoopBlock, sinks: Sequence[Value], block: int,
     if len(order) > 1 and all(kind[c] == CHEAP for c in order[0]):
         order[1] = order[0] + order[1]
         del order[0]
+    # each state and the value it takes next sample (a shift register's first entry: the
+    # line's source), by component
+    recursions_of: Dict[int, list] = {}
+    for st, value in b.rec_updates:
+        recursions_of.setdefault(comp[union.find(("rec", st.local.name))], []).append((st, value))
+    for line in b.delay_lines:
+        if line.shift_register:
+            recursions_of.setdefault(comp[union.find(("line", id(line)))], []).append(
+                (line.shift_register[0], line.source))
+    order = [part for comps in order
+             for part in _cut_for_the_window(comps, kind, members, statements, recursions_of)]
     if len(order) < 2:
         return None
 
@@ -279,7 +337,7 @@ def split_stages(b: LoopBlock, sinks: Sequence[Value], block: int,
 
     for i, stage in enumerate(stages):
         for stmt in stage.statements:
-            for v in _used(stmt):
+            for v in reads(stmt):
                 need(i, v)
         for _, value in stage.rec_updates:
             need(i, value)

@@ -128,6 +128,26 @@ class TableWrite:
     value: Value
 
 
+def reads(stmt) -> List[Value]:
+    """The values a loop statement reads (a shift register's entry: the one before it)."""
+    if isinstance(stmt, Assign):
+        return list(stmt.operands)
+    if isinstance(stmt, DelayRead):
+        line = stmt.line
+        used = [] if stmt.amount is None else [stmt.amount]
+        if line.shift_register:
+            used.append(line.source if stmt.const_amount == 0
+                        else line.shift_register[stmt.const_amount - 1].local)
+        return used
+    if isinstance(stmt, DelayWrite):
+        return [stmt.value]
+    if isinstance(stmt, TableRead):
+        return [stmt.index]
+    if isinstance(stmt, TableWrite):
+        return [stmt.index, stmt.value]
+    return []
+
+
 @dataclass
 class LoopBlock:
     counter: str  # name of the sample counter variable
