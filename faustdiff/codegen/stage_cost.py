@@ -29,7 +29,8 @@ ISSUE = 4.0      # instructions started per cycle, sustained
 L1_BYTES = 32 * 1024
 LOAD = 5.0       # a load from the L1 cache
 LOAD_FAR = 14.0  # from the L2 cache: a table larger than the L1 cache, read at random
-CROSSING = 2.0   # a value handed from one loop to the next: a store, then a load
+# a value handed from one loop to another: a store in the one, a load in the other
+CROSSING = 2.0
 LOOP = 2.0       # a loop's own counting and branch, per sample
 # a cut's costs the model does not see (each loop's recursions start again every block,
 # the values handed over go through the cache): with 3 cycles, the FM pair's render stays
@@ -39,6 +40,7 @@ CUT = 3.0
 
 
 def _table_load(table) -> float:
+    # 8 bytes an entry (float64, the widest): a float32 table of 6000 entries counts as far
     entries = table.size * (table.kind.width if is_pack(table.kind) else 1)
     return LOAD_FAR if entries * 8 > L1_BYTES else LOAD
 
