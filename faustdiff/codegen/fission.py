@@ -30,9 +30,8 @@ exp and log are straight-line code (`exp_log.py`), and a pack, an LLVM vector al
 would stop the vectorizer, hence packed groups stay out (the compressor's jvp: 1.35 ->
 0.53 ms per second of audio). The loop is split by kind only when there is both a
 costly and a stateful or packed stage. A value one stage computes and a later one uses
-goes through
-the state array, one entry per sample of a block (scratch: nothing in it survives a
-call). `FAUSTDIFF_FISSION_BLOCK` sets the samples per block (64: a stage's scratch stays
+goes through the state array, one entry per sample of a block (scratch: nothing in it
+survives a call). `FAUSTDIFF_FISSION_BLOCK` sets the samples per block (64: a stage's scratch stays
 in the L1 cache; 0: never split).
 """
 from __future__ import annotations
@@ -44,7 +43,7 @@ from ..graphs import strongly_connected
 from ..latency import LIBRARY_CALLS
 from ..signals.packs import is_pack
 from .plan import (Assign, DelayLine, DelayRead, DelayWrite, LoopBlock, ScalarState, TableRead,
-                   TableWrite, Value, reads, storage, width)
+                   TableWrite, Value, defines, reads, storage, width)
 from .stage_cost import CUT, LoopModel, recurrence_cycles
 
 
@@ -70,13 +69,9 @@ class Stage:
     names: set = field(default_factory=set)  # every value it has: computed, loaded, its state
 
 
-def _defined(stmt) -> Optional[Value]:
-    return getattr(stmt, "target", None)
-
-
 def _on_packs(stmt) -> bool:
     """Whether a statement computes or reads a tangent pack."""
-    target = _defined(stmt)
+    target = defines(stmt)
     return any(is_pack(v.kind) for v in reads(stmt) + ([target] if target is not None else []))
 
 
@@ -102,21 +97,23 @@ def _cut_for_the_window(comps: List[int], kind: Dict[int, str], members: Dict[in
     model of `stage_cost.py` finds the loops faster than one: only before a component
     with state, so each piece holds whole recursions."""
     segments: List[List[int]] = []
+    holds_state = False  # whether the last segment has a component with state yet
     for c in comps:
-        if not segments or (kind[c] == STATEFUL and any(kind[d] == STATEFUL
-                                                        for d in segments[-1])):
+        if not segments or (holds_state and kind[c] == STATEFUL):
             segments.append([])
+            holds_state = False
         segments[-1].append(c)
+        holds_state = holds_state or kind[c] == STATEFUL
     if len(segments) < 2:
         return [comps]
     stmts = [sorted(k for c in seg for k in members[c]) for seg in segments]
-    defined = [{_defined(statements[k]).name for k in ks if _defined(statements[k]) is not None}
+    defined = [{defines(statements[k]).name for k in ks if defines(statements[k]) is not None}
                for ks in stmts]
     used = [{v.name for k in ks for v in reads(statements[k])}
             | {value.name for c in seg for _, value in recursions_of.get(c, ())}
             for ks, seg in zip(stmts, segments)]
-    recurrence = [max((recurrence_cycles([statements[k] for k in members[c]],
-                                         recursions_of.get(c, ())) for c in seg), default=0.0)
+    recurrence = [max((recurrence_cycles([statements[k] for k in members[c]], recursions_of[c])
+                       for c in seg if c in recursions_of), default=0.0)
                   for seg in segments]
 
     m = len(segments)
@@ -136,12 +133,15 @@ def _cut_for_the_window(comps: List[int], kind: Dict[int, str], members: Dict[in
     for i in range(m):
         loop = LoopModel()
         run_used: set = set()
+        run_defined: set = set()
+        run_recurrence = 0.0
         for j in range(i + 1, m + 1):
             loop.add(statements[k] for k in stmts[j - 1])
             run_used |= used[j - 1]
-            run_defined = defined_before[j] - defined_before[i]
+            run_defined |= defined[j - 1]
+            run_recurrence = max(run_recurrence, recurrence[j - 1])
             crossings = len(run_used & defined_before[i]) + len(run_defined & used_after[j])
-            total = best[i] + loop.cycles(max(recurrence[i:j]), crossings) + (CUT if i else 0.0)
+            total = best[i] + loop.cycles(run_recurrence, crossings) + (CUT if i else 0.0)
             if total < best[j] - 1e-9:
                 best[j], cut_at[j] = total, i
     pieces: List[List[int]] = []
@@ -165,7 +165,7 @@ def split_stages(b: LoopBlock, sinks: Sequence[Value], block: int,
         return None
     where: Dict[str, int] = {}  # value name -> defining statement
     for k, stmt in enumerate(statements):
-        target = _defined(stmt)
+        target = defines(stmt)
         if target is not None:
             where[target.name] = k
 
@@ -304,8 +304,8 @@ def split_stages(b: LoopBlock, sinks: Sequence[Value], block: int,
             stages[state_stage(("line", id(line)))].delay_lines.append(line)
     for i, stage in enumerate(stages):
         for stmt in stage.statements:
-            if _defined(stmt) is not None:
-                stage.names.add(_defined(stmt).name)
+            if defines(stmt) is not None:
+                stage.names.add(defines(stmt).name)
         stage.names.update(st.local.name for st, _ in stage.rec_updates)
         stage.names.update(st.local.name for line in stage.delay_lines
                            for st in line.shift_register)

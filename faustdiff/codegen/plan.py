@@ -128,6 +128,11 @@ class TableWrite:
     value: Value
 
 
+def defines(stmt) -> Optional[Value]:
+    """The value a loop statement computes (None for a write)."""
+    return getattr(stmt, "target", None)
+
+
 def reads(stmt) -> List[Value]:
     """The values a loop statement reads (a shift register's entry: the one before it)."""
     if isinstance(stmt, Assign):

@@ -22,7 +22,7 @@ from typing import Dict, Iterable, Sequence, Tuple
 from ..latency import FUSED_MULTIPLY_ADD, latency
 from ..signals.packs import is_pack
 from .plan import (Assign, DelayRead, DelayWrite, ScalarState, TableRead, TableWrite, Value,
-                   reads)
+                   defines, reads)
 
 WINDOW = 320.0   # instructions in flight (a reorder buffer of recent x86-64 cores)
 ISSUE = 4.0      # instructions started per cycle, sustained
@@ -83,7 +83,7 @@ def _longest_paths(statements: Sequence[object], start: Dict[str, float]) -> Dic
     ready = dict(start)
     for stmt in statements:
         times = [ready[v.name] for v in reads(stmt) if v.name in ready]
-        target = getattr(stmt, "target", None)
+        target = defines(stmt)
         if times and target is not None:
             ready[target.name] = max(times) + statement_latency(stmt)
     return ready
@@ -112,7 +112,7 @@ class LoopModel:
         for stmt in statements:
             done = max((self.ready.get(v.name, 0.0) for v in reads(stmt)), default=0.0) \
                 + statement_latency(stmt)
-            target = getattr(stmt, "target", None)
+            target = defines(stmt)
             if target is not None:
                 self.ready[target.name] = done
             self.path = max(self.path, done)
