@@ -231,3 +231,73 @@ def test_exp_and_log_loops_are_vectorized():
     np.testing.assert_allclose(out, prog.render(x), rtol=0, atol=0)
     assembly = "".join(namespace["compute"].inspect_asm().values())
     assert re.search(r"\bvfmadd\w*pd\s[^\n]*%[yz]mm", assembly), "no packed multiply-add"
+
+
+def _select_on(op: str, precision, count: int):
+    """A freshly compiled function: fd_vselect_cmp(a, b, op, ...) on packs of `count` lanes
+    (1, 2, ...) against (10, 11, ...), as lane sums 0 + 1 + ... or 10 + 11 + ..."""
+    from numba import njit
+
+    from faustdiff.codegen.runtime_helpers import fd_vlane, fd_vmake, fd_vselect_cmp
+    first = tuple(precision(j) for j in range(count))
+    second = tuple(precision(10 + j) for j in range(count))
+
+    @njit(cache=False)
+    def select(a, b):
+        chosen = fd_vselect_cmp(a, b, op, fd_vmake(first), fd_vmake(second))
+        total = precision(0.0)
+        for j in range(count):
+            total += fd_vlane(chosen, j)
+        return total
+
+    return select, float(sum(first)), float(sum(second))
+
+
+def test_a_pack_select_on_a_comparison_chooses_as_the_comparison_does(monkeypatch):
+    """The kernels choose a pack by a float comparison compared again in vector registers
+    (runtime_helpers.fd_vselect_cmp): every operator, both precisions, packs of 1 to 5
+    lanes, NaN, infinities and signed zeros, on x86 and in the portable form."""
+    from faustdiff.codegen import runtime_helpers
+    values = [0.0, -0.0, 1.0, -2.5, 1e-30, math.inf, -math.inf, math.nan]
+    ops = {"<": lambda a, b: a < b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b,
+           ">=": lambda a, b: a >= b, "==": lambda a, b: a == b, "!=": lambda a, b: a != b}
+    for x86 in sorted({False, runtime_helpers._X86}):
+        monkeypatch.setattr(runtime_helpers, "_X86", x86)
+        for precision in (np.float64, np.float32):
+            for count, op in [(1, "<"), (2, "<="), (3, ">"), (4, ">="), (5, "=="), (2, "!="),
+                              (4, "!="), (2, "<"), (4, ">")]:
+                select, when_true, when_false = _select_on(op, precision, count)
+                for a in values:
+                    for b in values:
+                        want = when_true if ops[op](a, b) else when_false
+                        assert select(precision(a), precision(b)) == want, (x86, op, a, b)
+
+
+def test_an_envelope_followers_tangents_are_chosen_without_a_branch_on_the_signal():
+    """In an attack/release follower the attack or release coefficient is chosen per
+    sample by comparing the input with the envelope; the tangent pack is chosen by the
+    same comparison, in vector registers (a branch would mispredict on noise). Its
+    tangents are the bits of the pack chosen by a Python conditional."""
+    prog = faustdiff.compile_file("tests/programs/diff/envelope.dsp")
+    source = prog.kernel_source(with_tangents=True)
+    loop = source[source.index("for _i_"):]
+    selects = re.findall(r"(\w+) = fd_vselect_cmp\((\w+), (\w+), '([<>=!]+)', (\w+), (\w+)\)",
+                         loop)
+    assert any(b.startswith("r") for _, _, b, _, _, _ in selects), loop
+    plain = source
+    for target, a, b, op, if_true, if_false in selects:
+        plain = plain.replace(f"{target} = fd_vselect_cmp({a}, {b}, '{op}', {if_true}, {if_false})",
+                              f"{target} = ({if_true} if {a} {op} {b} else {if_false})")
+    assert "fd_vselect_cmp" not in plain[plain.index("for _i_"):]
+    from faustdiff.codegen.cache import load_numba_kernel
+    kernel = prog._kernel(True)
+    x = np.random.default_rng(3).uniform(-1, 1, (1, 3000))
+    results = []
+    for text in (source, plain):
+        out, tangents = kernel.arrays((), 2, 2, 3000)
+        load_numba_kernel(text)(3000, x, out, tangents, kernel.fresh_state(),
+                                prog._param_values(None))
+        results.append((out.copy(), tangents.copy()))
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    np.testing.assert_array_equal(results[0][1], results[1][1])
+    assert np.count_nonzero(results[0][1]) > 1000

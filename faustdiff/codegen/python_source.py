@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import re
 from importlib import resources
-from typing import Dict, List
+from typing import Dict, List, Tuple
 
 from ..signals.nodes import FLOAT_KIND, INT_KIND
 from ..signals.packs import is_pack
@@ -24,6 +24,7 @@ _NAME = re.compile(r"[A-Za-z_]\w*")
 # Ops computed by a runtime helper called with their operands, scalars as floats: the
 # multiply-adds of codegen/sums.py (a*b + c, a*b - c, c - a*b) and the pack operations
 # (see pack_op)
+_COMPARISONS = frozenset({"<", "<=", ">", ">=", "==", "!="})
 _HELPER_CALLS = {"fma": "fd_fma", "fms": "fd_fms", "fnma": "fd_fnma", "pscale": "fd_vscale",
                  "pscale0": "fd_vscale0", "padd": "fd_vadd", "pfma": "fd_vfma"}
 
@@ -41,6 +42,9 @@ class _Renderer:
         self.single = precision == "single"
         self.ftype = "np.float32" if self.single else "np.float64"
         self.known: Dict[str, object] = {}  # the values of constants, by name (codegen/fold.py)
+        # the float comparisons of the loop body being written: name -> (a, b, op), for
+        # the pack selects they decide (fd_vselect_cmp)
+        self.comparisons: Dict[str, Tuple[str, str, str]] = {}
 
     def literal(self, value, kind: str) -> str:
         if kind == INT_KIND:
@@ -87,6 +91,11 @@ class _Renderer:
             return f"{t.name} = {_HELPER_CALLS[a.op]}({operands})"
         if is_pack(t.kind):
             return f"{t.name} = {self.pack_op(a)}"
+        if a.op in _COMPARISONS:
+            wanted = operand_kinds(a.op, [v.kind for v in a.operands], t.kind)
+            if wanted == [FLOAT_KIND, FLOAT_KIND]:
+                self.comparisons[t.name] = tuple(self.cast(v, FLOAT_KIND)
+                                                 for v in a.operands) + (a.op,)
         return f"{t.name} = {self.wrap(self.primitive(a.op, a.operands, t.kind), t.kind)}"
 
     def primitive(self, op: str, operands, result_kind) -> str:
@@ -110,6 +119,9 @@ class _Renderer:
             lanes = [self.literal(0.0, FLOAT_KIND) if have.position(k) is None
                      else f"fd_vlane({ops[0].name}, {have.position(k)})" for k in t.kind.lanes]
             return self.pack_of(lanes)
+        if a.op == "pselect2" and ops[0].name in self.comparisons:
+            x, y, op = self.comparisons[ops[0].name]
+            return f"fd_vselect_cmp({x}, {y}, {op!r}, {ops[2].name}, {ops[1].name})"
         return self.primitive(a.op[1:], ops, t.kind)  # pselect2/3: select of whole packs
 
     @staticmethod
@@ -230,6 +242,7 @@ class _Renderer:
         """The lines of one loop block: constants, control rate, state, the loop."""
         b, known = fold_block(b, self.precision)
         self.known.update(known)
+        self.comparisons = {}
         c = b.counter
         lines = []
         for stmt in b.control:
@@ -259,6 +272,7 @@ class _Renderer:
         (a body may itself be another state scalar, so the updates must not see each
         other)."""
         body = [x for value, at in loads for x in self.load(value, at)]
+        self.comparisons = {}
         for stmt in statements:
             body += self.statement(stmt, c)
         body += per_sample
