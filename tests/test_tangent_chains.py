@@ -76,6 +76,33 @@ def test_tangent_state_of_a_biquad_waits_on_one_multiply_add_per_sample():
         assert rates and max(rates) == most, (shorten, rates)
 
 
+def _state_rates(code: str):
+    prog = faustdiff.compile(code)
+    packs = differentiate_packed(prog.output_signals, prog._diff_specs(), shorten=True)
+    _, groups = collect([p for p in packs if p is not None])
+    return {f"{g.name}[{i}]": _additions_per_sample(g, i) for g in groups
+            if g.lanes is not None for i, b in enumerate(g.bodies) if b is not None}
+
+
+def test_a_cascades_later_filters_do_not_wait_on_the_earlier_ones_states():
+    """In fi.lowpass(8) (four biquads in a row) each section's tangent sum has a term from
+    the sections before it, through their tangent states and a long chain. That term is
+    not on this section's loop (the earlier loops run ahead), so it is added before this
+    section's own state: two additions per sample from the state to the next, where
+    ordering it as the latest of all states made three."""
+    rates = _state_rates('import("stdfaust.lib"); process = fi.lowpass(8, '
+                         'hslider("fc[diff:1]", 2000, 50, 15000, 1));')
+    assert len(rates) == 4 and max(rates.values()) == 2.0, rates
+
+
+def test_an_envelope_smoother_after_a_follower_waits_on_one_multiply_add():
+    """The compressor's gain smoother reads the envelope follower's tangent (a loop before
+    it): its own state takes one multiply-add per sample to the next."""
+    with open("scripts/bench_programs/compressor.dsp") as f:
+        rates = _state_rates(f.read())
+    assert rates and set(rates.values()) == {1.0}, rates
+
+
 def _loop_widenings(prog, shorten: bool) -> int:
     """Widenings of a pack computed every sample in the tangent graph."""
     packs = differentiate_packed(prog.output_signals, prog._diff_specs(), shorten=shorten)

@@ -10,12 +10,14 @@ tangents need not be computed in the primal's order (nothing compares them bit f
 with another compiler), so before scheduling, this pass rewrites them:
 
 - the terms of a sum (a tree of `padd` nodes nothing else reads, through the widenings
-  of its parts) are added in the order they are ready: terms fed by a tangent
-  recursion's state, through the longest chain, last; the others as a balanced tree (by
-  depth, then in the order of the source). A state read k samples before the last one
-  counts as ready k turns of the loop earlier: it has that long to go round. The tangent
-  above becomes `((-da*y' + -db*y'') + -b*dy'') + -a*dy'`: one multiply-add from `dy'`
-  to the next state, two from `dy''` in two samples;
+  of its parts) are added in the order they are ready: terms fed by the state of a
+  feedback loop the sum is on, through the longest chain, last; the others as a
+  balanced tree (by depth, then in the order of the source). A state read k samples
+  before the last one counts as ready k turns of the loop earlier: it has that long to
+  go round. The tangent above becomes `((-da*y' + -db*y'') + -b*dy'') + -a*dy'`: one
+  multiply-add from `dy'` to the next state, two from `dy''` in two samples. Another
+  loop's state (an earlier filter of a cascade) is early for this one: that loop runs
+  ahead. A sum on no loop counts every tangent state;
 - in a sum with no term fed by a tangent state, a per-sample scaling of a per-call pack
   of fewer lanes than the sum scales that pack widened once per call: no widening in
   the loop (Karplus-Strong's jvp x0.89). Not in a recursion's tangent sum: there the
@@ -32,15 +34,17 @@ from __future__ import annotations
 
 import heapq
 import math
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, FrozenSet, List, Optional, Sequence, Tuple
 
+from ..graphs import strongly_connected
 from ..latency import FUSED_MULTIPLY_ADD, latency
 from ..signals.analysis import AUDIO, collect, infer_rates, rate_rule, use_counts
-from ..signals.nodes import FLOAT_KIND, Sig, const_float, delay, node, rwtable
+from ..signals.nodes import FLOAT_KIND, RecGroup, Sig, const_float, delay, node, rwtable
 from ..signals.packs import PACK_OPS, expand, pack_of, padd, pscale
 from ..signals.primitives import apply, static_kind
 
 _NEVER = -math.inf  # the latency of what no tangent state feeds in this sample
+_RECENT_SAMPLES = 8  # a state this many samples old or fewer is still on its loop's path
 
 
 def shorten_chains(packs: Sequence[Optional[Sig]]) -> List[Optional[Sig]]:
@@ -52,7 +56,8 @@ def shorten_chains(packs: Sequence[Optional[Sig]]) -> List[Optional[Sig]]:
     order, groups = collect(roots)
     pack_groups = [g for g in groups if g.lanes is not None]
     uses = use_counts(order, roots + [b for g in pack_groups for b in g.bodies if b is not None])
-    rewriter = _Rewriter(uses, infer_rates(order), _inner_sums(order, uses))
+    rewriter = _Rewriter(uses, infer_rates(order), _inner_sums(order, uses),
+                         _loops_fed(pack_groups))
     for s in order:
         rewriter.visit(s)
     for g in pack_groups:
@@ -73,6 +78,63 @@ def _inner_sums(order: Sequence[Sig], uses: Dict[int, int]) -> set:
             if a.op == "padd" and uses.get(id(a)) == 1:
                 inner.add(id(a))
     return inner
+
+
+def _timed_inputs(s: Sig) -> Sequence[Sig]:
+    """The operands of a pack node that it waits for within the sample (a delay, a
+    table or a state read from memory waits for none)."""
+    if s.op in ("pscale", "pscale0", "rwtable"):
+        return s.args[1:2]
+    if s.op in ("pselect2", "pselect3"):
+        return s.args[1:]
+    if s.op in ("padd", "pexpand"):
+        return s.args
+    return ()
+
+
+_State = Tuple[RecGroup, int]  # a tangent recursion's state: its group, the body's index
+
+
+def _state_read(s: Sig) -> Optional[_State]:
+    """The tangent recursion state s reads (the last one, or one a few samples older)."""
+    if s.op == "delay" and _older_tangent_state(s):
+        s = s.args[0]
+    if s.op == "recref" and s.attr[0].lanes is not None:
+        return s.attr
+    return None
+
+
+def _loops_fed(pack_groups: Sequence[RecGroup]) -> Dict[int, FrozenSet[_State]]:
+    """For each node (by id) that a tangent recursion's next state waits for in the same
+    sample: the states of the feedback loops that next state is on. Only these decide
+    in which order a sum adds its terms: a cascade's second filter need not wait on the
+    first one's state, whose loop runs ahead of it, and a state that comes back from a
+    delay line (an allpass's) is on no loop of this sample at all."""
+    fed: Dict[int, List[_State]] = {}
+    reads: Dict[_State, List[_State]] = {}
+    for g in pack_groups:
+        for k, body in enumerate(g.bodies):
+            if body is None:
+                continue
+            stack, seen, read = [body], set(), set()
+            while stack:
+                s = stack.pop()
+                if id(s) in seen:
+                    continue
+                seen.add(id(s))
+                fed.setdefault(id(s), []).append((g, k))
+                state = _state_read(s)
+                if state is not None:
+                    read.add(state)
+                else:
+                    stack.extend(_timed_inputs(s))
+            reads[(g, k)] = list(read)
+    loop_of: Dict[_State, FrozenSet[_State]] = {}
+    for component in strongly_connected(list(reads), reads):
+        if len(component) > 1 or component[0] in reads[component[0]]:
+            loop_of.update((state, frozenset(component)) for state in component)
+    return {key: frozenset().union(*(loop_of.get(state, ()) for state in states))
+            for key, states in fed.items()}
 
 
 def _leaves(s: Sig, inner: Callable[[Sig], bool], alone: Callable[[Sig], bool]) -> List[Sig]:
@@ -105,26 +167,34 @@ def _is_pack_node(s: Sig) -> bool:
 
 
 def _older_tangent_state(s: Sig) -> bool:
-    """Whether s is a tangent recursion's state delayed by a constant (`y''` reads the
-    state `y'` one sample later)."""
+    """Whether s is a tangent recursion's state delayed by a few samples (`y''` reads the
+    state `y'` one sample later). Older ones (an allpass's delay line) are read from
+    memory, ready when the sample starts, as any delay is."""
     x, amount = s.args
     return (x.op == "recref" and x.attr[0].lanes is not None and amount.op == "const"
-            and isinstance(amount.value, int) and amount.value > 0)
+            and isinstance(amount.value, int) and 0 < amount.value <= _RECENT_SAMPLES)
 
 
 def _is_minus_one(c: Sig) -> bool:
     return c.op == "const" and c.value == -1
 
 
+_Ready = Tuple[Dict[_State, float], float]
+
+
 class _Rewriter:
-    def __init__(self, uses: Dict[int, int], rates: Dict[int, int], inner_sums: set):
+    def __init__(self, uses: Dict[int, int], rates: Dict[int, int], inner_sums: set,
+                 loops_fed: Dict[int, FrozenSet[_State]]):
         self.uses = uses
         self.rates = rates
         self.inner_sums = inner_sums
+        self.loops_fed = loops_fed
+        # the states whose loops order the sums being rebuilt (None: every one)
+        self.loops: Optional[FrozenSet[_State]] = None
         self.new: Dict[int, Sig] = {}
         # facts about rewritten nodes, by id: read once (safe to restructure), latency
         self.single: Dict[int, bool] = {}
-        self.ready: Dict[int, Tuple[float, float]] = {}
+        self.ready: Dict[int, _Ready] = {}
         self.made: List[Sig] = []  # keeps the nodes of those ids alive
 
     def get(self, s: Sig) -> Sig:
@@ -147,42 +217,50 @@ class _Rewriter:
             self.made.append(s)
         return known
 
-    def _ready_of(self, s: Sig) -> Tuple[float, float]:
-        return self.ready.get(id(s), (_NEVER, 0.0))
+    def _ready_of(self, s: Sig) -> _Ready:
+        return self.ready.get(id(s), ({}, 0.0))
 
-    def _latency(self, s: Sig) -> Tuple[float, float]:
-        """(cycles after the tangent recursions' state is read, _NEVER when it does not
-        depend on it; cycles after any leaf): the order in which a sum adds its terms."""
-        if s.op == "recref":
-            return (0.0 if s.attr[0].lanes is not None else _NEVER, 0.0)
-        if s.op == "delay" and _older_tangent_state(s):
+    def _latency(self, s: Sig) -> _Ready:
+        """({tangent recursion state: cycles after it is read}, for the states s depends
+        on in the sample; cycles after any leaf): the order in which a sum adds its
+        terms."""
+        state = _state_read(s)
+        if state is not None:
             # the tangent state of k samples before the last one feeds the next state
             # over k + 1 samples, so its chain may be k turns of the loop longer (a
             # biquad's dy'', added first, went through four multiply-adds: two samples of
             # eight cycles each, where dy' needs four)
-            return (-s.args[1].value * FUSED_MULTIPLY_ADD, 0.0)
-        if s.op in ("pscale", "pscale0", "rwtable"):
-            inputs = [s.args[1]]
-        elif s.op in ("pselect2", "pselect3"):
-            inputs = s.args[1:]
-        elif s.op in ("padd", "pexpand"):
-            inputs = s.args
-        else:  # pseed, pzero, a delay (read from memory), a primal node
-            return (_NEVER, 0.0)
+            older = s.args[1].value if s.op == "delay" else 0
+            return ({state: -older * FUSED_MULTIPLY_ADD}, 0.0)
+        inputs = _timed_inputs(s)
+        if not inputs:  # pseed, pzero, a delay (read from memory), a primal node
+            return ({}, 0.0)
         ready = [self._ready_of(a) for a in inputs]
         step = latency(s.op)
-        return (max(r[0] for r in ready) + step, max(r[1] for r in ready) + step)
+        states: Dict[_State, float] = {}
+        for waits, _ in ready:
+            for g, cycles in waits.items():
+                states[g] = max(states.get(g, _NEVER), cycles + step)
+        return (states, max(r[1] for r in ready) + step)
+
+    def _wait(self, s: Sig) -> Tuple[float, float]:
+        """When s is ready in the sums being rebuilt: (cycles after the latest state of
+        the loops they are on, _NEVER when it waits on none; cycles after any leaf)."""
+        states, leaves = self._ready_of(s)
+        waits = [c for g, c in states.items() if self.loops is None or g in self.loops]
+        return (max(waits) if waits else _NEVER, leaves)
 
     # ------------------------------------------------------------------ the walk
     def visit(self, s: Sig) -> None:
         if not _is_pack_node(s) or id(s) in self.inner_sums:
             return  # (an inner sum is rebuilt with the sum it belongs to)
         single = self.uses.get(id(s), 0) == 1
+        self.loops = self.loops_fed.get(id(s)) or None  # (on no loop: as a sum of outputs)
         if s.op == "padd":
             terms = [self.get(t) for t in _leaves(s, lambda a: id(a) in self.inner_sums,
                                                   lambda a: self.uses.get(id(a)) == 1)]
             lanes = pack_of(s)
-            if all(self._ready_of(t)[0] == _NEVER for t in terms):
+            if not any(self._ready_of(t)[0] for t in terms):
                 terms = [self._widened_once_per_call(t, lanes) for t in terms]
             result = expand(self._add_in_order(terms), lanes)
         else:
@@ -216,7 +294,7 @@ class _Rewriter:
         groups: Dict[object, List[Sig]] = {}
         late: List[Sig] = []  # fed by a tangent state: added last, on their own
         for t in terms:
-            if self._ready_of(t)[0] > _NEVER:
+            if self._wait(t)[0] > _NEVER:
                 late.append(t)
             else:
                 groups.setdefault(pack_of(t), []).append(t)
@@ -224,14 +302,13 @@ class _Rewriter:
 
     def _huffman(self, terms: List[Sig]) -> Sig:
         """The sum of `terms` added in the order they are ready (Huffman on readiness)."""
-        heap = [(self._ready_of(t), position, t)
-                for position, t in enumerate(terms)]
+        heap = [(self._wait(t), position, t) for position, t in enumerate(terms)]
         heapq.heapify(heap)
         while len(heap) > 1:
             _, pos_a, a = heapq.heappop(heap)
             _, pos_b, b = heapq.heappop(heap)
             total = self._made(padd(a, b), True)
-            heapq.heappush(heap, (self.ready[id(total)], min(pos_a, pos_b), total))
+            heapq.heappush(heap, (self._wait(total), min(pos_a, pos_b), total))
         return heap[0][2]
 
     def _scale(self, coef: Sig, a: Sig, strong_zero: bool) -> Sig:
