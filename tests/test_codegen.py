@@ -6,10 +6,14 @@ from decimal import Decimal, localcontext
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from numba import njit
 
 import faustdiff
+from faustdiff.codegen import runtime_helpers
+from faustdiff.codegen.cache import load_numba_kernel
 from faustdiff.codegen.plan import plan_kernel
 from faustdiff.codegen.python_source import render_source
+from faustdiff.codegen.runtime_helpers import fd_vlane, fd_vmake, fd_vselect_cmp
 from faustdiff.diff.tangents import differentiate
 from faustdiff.runtime.program import Program
 from faustdiff.signals.interpret import interpret
@@ -236,9 +240,6 @@ def test_exp_and_log_loops_are_vectorized():
 def _select_on(op: str, precision, count: int):
     """A freshly compiled function: fd_vselect_cmp(a, b, op, ...) on packs of `count` lanes
     (1, 2, ...) against (10, 11, ...), as lane sums 0 + 1 + ... or 10 + 11 + ..."""
-    from numba import njit
-
-    from faustdiff.codegen.runtime_helpers import fd_vlane, fd_vmake, fd_vselect_cmp
     first = tuple(precision(j) for j in range(count))
     second = tuple(precision(10 + j) for j in range(count))
 
@@ -257,7 +258,6 @@ def test_a_pack_select_on_a_comparison_chooses_as_the_comparison_does(monkeypatc
     """The kernels choose a pack by a float comparison compared again in vector registers
     (runtime_helpers.fd_vselect_cmp): every operator, both precisions, packs of 1 to 5
     lanes, NaN, infinities and signed zeros, on x86 and in the portable form."""
-    from faustdiff.codegen import runtime_helpers
     values = [0.0, -0.0, 1.0, -2.5, 1e-30, math.inf, -math.inf, math.nan]
     ops = {"<": lambda a, b: a < b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b,
            ">=": lambda a, b: a >= b, "==": lambda a, b: a == b, "!=": lambda a, b: a != b}
@@ -289,7 +289,6 @@ def test_an_envelope_followers_tangents_are_chosen_without_a_branch_on_the_signa
         plain = plain.replace(f"{target} = fd_vselect_cmp({a}, {b}, '{op}', {if_true}, {if_false})",
                               f"{target} = ({if_true} if {a} {op} {b} else {if_false})")
     assert "fd_vselect_cmp" not in plain[plain.index("for _i_"):]
-    from faustdiff.codegen.cache import load_numba_kernel
     kernel = prog._kernel(True)
     x = np.random.default_rng(3).uniform(-1, 1, (1, 3000))
     results = []

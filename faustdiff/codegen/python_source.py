@@ -13,7 +13,7 @@ from typing import Dict, List, Tuple
 
 from ..signals.nodes import FLOAT_KIND, INT_KIND
 from ..signals.packs import is_pack
-from ..signals.primitives import PRIMITIVES, faust_int, operand_kinds
+from ..signals.primitives import COMPARISONS, PRIMITIVES, faust_int, operand_kinds
 from .double_double import log_of
 from .fold import fold_block, typed
 from .plan import (Assign, DelayRead, DelayWrite, KernelPlan, LoopBlock, Table, TableRead,
@@ -24,7 +24,6 @@ _NAME = re.compile(r"[A-Za-z_]\w*")
 # Ops computed by a runtime helper called with their operands, scalars as floats: the
 # multiply-adds of codegen/sums.py (a*b + c, a*b - c, c - a*b) and the pack operations
 # (see pack_op)
-_COMPARISONS = frozenset({"<", "<=", ">", ">=", "==", "!="})
 _HELPER_CALLS = {"fma": "fd_fma", "fms": "fd_fms", "fnma": "fd_fnma", "pscale": "fd_vscale",
                  "pscale0": "fd_vscale0", "padd": "fd_vadd", "pfma": "fd_vfma"}
 
@@ -91,17 +90,19 @@ class _Renderer:
             return f"{t.name} = {_HELPER_CALLS[a.op]}({operands})"
         if is_pack(t.kind):
             return f"{t.name} = {self.pack_op(a)}"
-        if a.op in _COMPARISONS:
-            wanted = operand_kinds(a.op, [v.kind for v in a.operands], t.kind)
-            if wanted == [FLOAT_KIND, FLOAT_KIND]:
-                self.comparisons[t.name] = tuple(self.cast(v, FLOAT_KIND)
-                                                 for v in a.operands) + (a.op,)
-        return f"{t.name} = {self.wrap(self.primitive(a.op, a.operands, t.kind), t.kind)}"
+        texts, wanted = self.operands_as_taken(a.op, a.operands, t.kind)
+        if a.op in COMPARISONS and wanted == [FLOAT_KIND, FLOAT_KIND]:
+            self.comparisons[t.name] = (texts[0], texts[1], a.op)
+        return f"{t.name} = {self.wrap(PRIMITIVES[a.op].emit(texts, wanted), t.kind)}"
+
+    def operands_as_taken(self, op: str, operands, result_kind):
+        """A primitive's operands cast as it takes them, and the kinds it takes."""
+        wanted = operand_kinds(op, [v.kind for v in operands], result_kind)
+        return [self.cast(v, k) for v, k in zip(operands, wanted)], wanted
 
     def primitive(self, op: str, operands, result_kind) -> str:
         """The registry's expression of a primitive, its operands cast as it takes them."""
-        wanted = operand_kinds(op, [v.kind for v in operands], result_kind)
-        return PRIMITIVES[op].emit([self.cast(v, k) for v, k in zip(operands, wanted)], wanted)
+        return PRIMITIVES[op].emit(*self.operands_as_taken(op, operands, result_kind))
 
     # ------------------------------------------------------------ tangent packs
     # A pack is an LLVM vector in the kernel (runtime_helpers.PackType): made from its
@@ -272,7 +273,7 @@ class _Renderer:
         (a body may itself be another state scalar, so the updates must not see each
         other)."""
         body = [x for value, at in loads for x in self.load(value, at)]
-        self.comparisons = {}
+        self.comparisons = {}  # another loop's operands are not this one's (a stage's)
         for stmt in statements:
             body += self.statement(stmt, c)
         body += per_sample

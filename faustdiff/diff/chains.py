@@ -106,10 +106,10 @@ def _state_read(s: Sig) -> Optional[_State]:
 
 def _loops_fed(pack_groups: Sequence[RecGroup]) -> Dict[int, FrozenSet[_State]]:
     """For each node (by id) that a tangent recursion's next state waits for in the same
-    sample: the states of the feedback loops that next state is on. Only these decide
-    in which order a sum adds its terms: a cascade's second filter need not wait on the
-    first one's state, whose loop runs ahead of it, and a state that comes back from a
-    delay line (an allpass's) is on no loop of this sample at all."""
+    sample, when that next state is on a feedback loop: the states of those loops. Only
+    these decide in which order a sum adds its terms: a cascade's second filter need not
+    wait on the first one's state, whose loop runs ahead of it, and a state that comes
+    back from a delay line (an allpass's) is on no loop of this sample at all."""
     fed: Dict[int, List[_State]] = {}
     reads: Dict[_State, List[_State]] = {}
     for g in pack_groups:
@@ -133,8 +133,9 @@ def _loops_fed(pack_groups: Sequence[RecGroup]) -> Dict[int, FrozenSet[_State]]:
     for component in strongly_connected(list(reads), reads):
         if len(component) > 1 or component[0] in reads[component[0]]:
             loop_of.update((state, frozenset(component)) for state in component)
-    return {key: frozenset().union(*(loop_of.get(state, ()) for state in states))
-            for key, states in fed.items()}
+    on_loops = {key: frozenset().union(*(loop_of.get(state, ()) for state in states))
+                for key, states in fed.items()}
+    return {key: states for key, states in on_loops.items() if states}
 
 
 def _leaves(s: Sig, inner: Callable[[Sig], bool], alone: Callable[[Sig], bool]) -> List[Sig]:
@@ -255,7 +256,7 @@ class _Rewriter:
         if not _is_pack_node(s) or id(s) in self.inner_sums:
             return  # (an inner sum is rebuilt with the sum it belongs to)
         single = self.uses.get(id(s), 0) == 1
-        self.loops = self.loops_fed.get(id(s)) or None  # (on no loop: as a sum of outputs)
+        self.loops = self.loops_fed.get(id(s))  # (on no loop: as a sum of outputs)
         if s.op == "padd":
             terms = [self.get(t) for t in _leaves(s, lambda a: id(a) in self.inner_sums,
                                                   lambda a: self.uses.get(id(a)) == 1)]

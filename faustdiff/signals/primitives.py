@@ -287,8 +287,10 @@ _register(Primitive(
                "the slope of the piece that starts there is used"))
 
 # ------------------------------------------------------------------ comparisons
-for _op, _fn in (("<", lambda a, b: a < b), ("<=", lambda a, b: a <= b), (">", lambda a, b: a > b),
-                 (">=", lambda a, b: a >= b), ("==", lambda a, b: a == b), ("!=", lambda a, b: a != b)):
+_COMPARE = (("<", lambda a, b: a < b), ("<=", lambda a, b: a <= b), (">", lambda a, b: a > b),
+            (">=", lambda a, b: a >= b), ("==", lambda a, b: a == b), ("!=", lambda a, b: a != b))
+COMPARISONS = frozenset(op for op, _ in _COMPARE)
+for _op, _fn in _COMPARE:
     _register(Primitive(
         _op, 2, _always(INT_KIND), "same", (lambda fn: lambda kinds, a, b: int(fn(a, b)))(_fn),
         _bool(_op), partials=None, interval=_iv_bool,
