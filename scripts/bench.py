@@ -40,7 +40,7 @@ import numpy as np
 # The JAX runner (DawDreamer's Faust-to-JAX transpilation run as a lax.scan) lives beside
 # this script, which is run as a script rather than imported from a package.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from faustdiff.runtime.program import usable_cores  # noqa: E402
+from faustdiff.runtime.workers import usable_cores  # noqa: E402
 from jax_reference import (JVP_STRATEGIES, JaxProgram, aot_compile, jax_module,  # noqa: E402
                            jax_version, jvp_disagreement, max_relative_error, model_arguments)
 

@@ -97,6 +97,21 @@ def load_kernel(source: str, precision: str = "double"):
     return load_numba_kernel(source, digest)
 
 
+def saved_native_kernel(source: str, precision: str = "double"):
+    """The kernel's saved machine code, loaded (once per process): a `NativeKernel`; None
+    while none is saved for this machine; False when the saved code cannot be loaded."""
+    if numba.config.DISABLE_JIT:
+        return False
+    digest = source_hash(source)
+    try:
+        artifact = native.artifact_path(_kernel_folder(), digest)
+    except Exception:  # no llvmlite host information
+        return False
+    if not artifact.exists():
+        return None
+    return native.load(artifact, digest, precision) or False
+
+
 def _numba_started() -> bool:
     """Whether Numba's CPU target context exists in this process (it is made on the first
     compile or cache load, and is most of the cost of Numba's start-up)."""

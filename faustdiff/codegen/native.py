@@ -54,6 +54,15 @@ ENTRY = "faustdiff_native_entry"
 _SUCCESS = (0, -2)
 
 
+def check_status(status: int) -> None:
+    """The kernels use error_model="numpy" and no bounds checks: nothing in them raises.
+    Should that change, say so rather than return garbage."""
+    if status not in _SUCCESS:
+        from ..errors import FaustRuntimeError
+
+        raise FaustRuntimeError(f"the kernel failed (status {status})")
+
+
 # ----------------------------------------------------------------------------- signature
 
 def argument_spec(precision: str) -> Tuple[Tuple[type, int], ...]:
@@ -75,6 +84,19 @@ def _flat_kinds(spec) -> List[str]:
 def _entry_arity(spec) -> int:
     """Arguments of the entry function: n, then each array's data pointer and shape."""
     return 1 + sum(1 + ndim for _, ndim in spec)
+
+
+# Arguments of every kernel's entry function, the native function's address first (the
+# same for both precisions: their arrays have the same dimensions).
+ENTRY_ARITY = 1 + _entry_arity(argument_spec("double"))
+
+
+def state_columns() -> Tuple[int, int]:
+    """Where the entry function's arguments hold the data pointers of fstate and istate
+    (arrays 3 and 4 of `argument_spec`; before them the function, n, and each earlier
+    array's pointer and shape)."""
+    ndims = [ndim for _, ndim in argument_spec("double")]
+    return 2 + sum(1 + d for d in ndims[:3]), 2 + sum(1 + d for d in ndims[:4])
 
 
 def _numba_signature(precision: str):
@@ -121,7 +143,7 @@ def artifact_path(folder: Path, digest: str) -> Path:
     return folder / f"k_{digest}.{h.hexdigest()[:16]}{SUFFIX}"
 
 
-def _target_machine():
+def target_machine():
     """A target machine with the options of Numba's JIT (numba.core.codegen.JITCPUCodegen)."""
     import llvmlite.binding as ll
 
@@ -250,7 +272,7 @@ def _compile_entry(fnty, spec) -> bytes:
         else:
             args.append(value)
     b.ret(b.call(function, slots + args))
-    tm = _target_machine()
+    tm = target_machine()
     parsed = ll.parse_assembly(str(module))
     parsed.data_layout = str(tm.target_data)
     parsed.verify()
@@ -386,7 +408,7 @@ class NativeKernel:
         # One engine per kernel: objects of different kernels define the same common
         # and weak symbols (Numba's environments, NRT_incref), which one engine would
         # have to reconcile.
-        engine = ll.create_mcjit_compiler(module, _target_machine(),
+        engine = ll.create_mcjit_compiler(module, target_machine(),
                                           **({} if lmm is None else {"use_lmm": lmm}))
         # (creating an engine makes the process's own symbols searchable)
         provided = _numba_symbols()
@@ -413,9 +435,19 @@ class NativeKernel:
         # CFUNCTYPE releases the GIL during the call, as the nogil Numba kernel does.
         prototype = ctypes.CFUNCTYPE(ctypes.c_int32, *[ctypes.c_int64] * self._arity)
         self._function = prototype(address)
+        self.entry_address = address
+        self.arity = self._arity
         self.fallback = None
 
     def __call__(self, n, inputs, outputs, tangents, state, params):
+        args = self.call_arguments(n, inputs, outputs, tangents, state, params)
+        if args is None:
+            return self._fallback()(n, inputs, outputs, tangents, state, params)
+        check_status(self._function(*args))
+
+    def call_arguments(self, n, inputs, outputs, tangents, state, params) -> Optional[List[int]]:
+        """The integers the entry function (at `entry_address`) takes for this call, or
+        None when an array is not one it can take (the Numba kernel must run it)."""
         # This runs for every call, and a training loop makes thousands of short ones:
         # each array costs a type check and a buffer request, which only succeeds for a
         # writable C-contiguous array; anything else is looked at more closely.
@@ -424,7 +456,7 @@ class NativeKernel:
         for a, dtype, ndim, itemsize in zip((inputs, outputs, tangents, fstate, istate, params),
                                             self._dtypes, self._ndims, self._itemsizes):
             if type(a) is not np.ndarray or a.dtype.type is not dtype:
-                return self._fallback()(n, inputs, outputs, tangents, state, params)
+                return None
             shape = a.shape
             if not a.size:
                 pointer = _EMPTY_ADDRESS
@@ -434,16 +466,10 @@ class NativeKernel:
                 except (TypeError, ValueError):  # read-only or not C-contiguous
                     pointer = _pointer_of_unusual(a, a is inputs)
             if pointer is None or len(shape) != ndim or pointer % itemsize:  # (misaligned)
-                return self._fallback()(n, inputs, outputs, tangents, state, params)
+                return None
             args.append(pointer)
             args += shape
-        status = self._function(*args)
-        if status not in _SUCCESS:
-            # The kernels use error_model="numpy" and no bounds checks: nothing in them
-            # raises. Should that change, say so rather than return garbage.
-            from ..errors import FaustRuntimeError
-
-            raise FaustRuntimeError(f"the kernel failed (status {status})")
+        return args
 
     def _fallback(self):
         if self.fallback is None:

@@ -11,16 +11,14 @@ a kernel the cache does not hold yet or `output_signals`.
 """
 from __future__ import annotations
 
-import os
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from ..cachedir import builtin_value
-from ..codegen.cache import load_kernel
+from ..codegen.cache import load_kernel, saved_native_kernel
+from ..codegen.native import NativeKernel, check_status, state_columns
 from ..codegen.plan import plan_kernel
 from ..codegen.python_source import render_source
 from ..diff.tangents import differentiate_packed, unpack
@@ -28,6 +26,7 @@ from ..errors import FaustRuntimeError
 from ..signals.nodes import ParamSpec
 from ..signals.propagate import Propagated
 from .buffers import OutputBuffers
+from .workers import run_native, run_python, usable_cores
 
 
 @dataclass(frozen=True)
@@ -79,10 +78,22 @@ class _Kernel:
         self.source = source
         self.layout = layout
         self.compute = load_kernel(source, precision)
+        self.precision = precision
+        self._native: Union[None, bool, NativeKernel] = None
         self.float_dtype = np.float32 if precision == "single" else np.float64
         self.state = None
         self.buffers = OutputBuffers()
         self._unwritten: Optional[List[Tuple[int, int]]] = None
+
+    def native(self) -> Optional[NativeKernel]:
+        """The kernel as machine code with a native entry (batches run it without the GIL):
+        `compute` itself when it was loaded so; else, once Numba has compiled the kernel
+        and saved its machine code (after its first call), that code loaded beside it."""
+        if isinstance(self.compute, NativeKernel):
+            return self.compute
+        if self._native is None:    # (False: there is saved code, which does not load)
+            self._native = saved_native_kernel(self.source, self.precision)
+        return self._native or None
 
     def arrays(self, leading: Tuple[int, ...], m: int, num_outputs: int, n: int):
         """Output and tangent arrays of shapes leading + (num_outputs, n) and
@@ -109,7 +120,23 @@ class _Kernel:
         self.state = self.fresh_state()
 
     def fresh_state(self):
-        """Cleared state arrays, with the tables already filled.
+        """Cleared state arrays, with the tables already filled."""
+        fstate, istate = self.state_template()
+        return fstate.copy(), istate.copy()
+
+    def batch_states(self, items: int):
+        """Arrays for the fstate and istate of each item of a batch, their contents
+        undefined (the items' threads clear them); reused from batch to batch, as the
+        outputs are (fresh ones would take page faults, serialised between threads)."""
+        fstate, istate = self.state_template()
+        per_double = 8 // fstate.itemsize
+        doubles = -(-fstate.size // per_double)
+        fstates, _ = self.buffers.take("fstates", (items, doubles))
+        istates, _ = self.buffers.take("istates", (items, istate.size))
+        return (fstates.view(fstate.dtype)[:, :fstate.size], istates.view(np.int64))
+
+    def state_template(self):
+        """The state arrays of a reset (not to be written).
 
         Table contents depend on neither inputs nor parameters, so they are computed once
         (a call of the kernel over zero samples fills them) and copied on every reset."""
@@ -125,7 +152,7 @@ class _Kernel:
                 self.compute(0, empty, empty, np.zeros((0, 0, 0)), (fstate, istate),
                              np.zeros(self.num_params, dtype=self.float_dtype))
             self._template = (fstate, istate)
-        return self._template[0].copy(), self._template[1].copy()
+        return self._template
 
 
 class Program:
@@ -344,6 +371,25 @@ class Program:
         # of short biquad renders ran no faster on two cores than on one)
         outputs, tangents = kernel.arrays((len(items),), m, self.num_outputs, length)
 
+        count = min(workers or usable_cores(), len(items))
+        native = kernel.native()
+        if native is not None:
+            # the states are cleared by the thread that runs the item, just before (a
+            # table oscillator's state holds a 512 KB table; 8 copies of it made here
+            # took a third of a batch of 2-s FM renders on one core)
+            fstate, istate = kernel.state_template()
+            fstates, istates = kernel.batch_states(len(items))
+            rows = [native.call_arguments(length, xi, outputs[i], tangents[i],
+                                          (fstates[i], istates[i]), pv)
+                    for i, (xi, _, pv) in enumerate(prepared)]
+            if all(row is not None for row in rows):
+                f_column, i_column = state_columns()
+                resets = [(f_column, fstate.ctypes.data, fstate.nbytes),
+                          (i_column, istate.ctypes.data, istate.nbytes)]
+                for status in run_native(native.entry_address, rows, count, resets):
+                    check_status(status)
+                return outputs, tangents
+
         # Each worker takes the next item not yet taken (one iterator shared by all,
         # whose step is atomic under the GIL): a worker that starts late or runs slower
         # takes fewer items, rather than finishing an equal share last.
@@ -352,47 +398,14 @@ class Program:
         def run():
             for i in pending:
                 xi, _, pv = prepared[i]
-                state = kernel.fresh_state()
-                kernel.compute(length, xi, outputs[i], tangents[i], state, pv)
+                kernel.compute(length, xi, outputs[i], tangents[i], kernel.fresh_state(), pv)
 
-        count = min(workers or usable_cores(), len(items))
-        if count <= 1:
-            run()
-        else:
-            # on threads kept between calls (a training loop calls this every iteration:
-            # starting threads each time would cost as much as a short render); the
-            # calling thread works too rather than sleeping while a pool thread wakes up
-            others = [_worker_pool(count - 1).submit(run) for _ in range(count - 1)]
-            try:
-                run()
-            finally:
-                for done in others:
-                    done.result()
+        run_python(run, count)
         return outputs, tangents
 
     def _diff_key(self, p: Param) -> str:
         same = [q for q in self.diff_params if q.label == p.label]
         return p.label if len(same) == 1 else p.path
-
-
-# ----------------------------------------------------------------- batch workers
-_POOLS: Dict[int, ThreadPoolExecutor] = {}
-_POOLS_LOCK = threading.Lock()
-
-
-def usable_cores() -> int:
-    """The cores this process may run on (its CPU affinity), at least one."""
-    if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return os.cpu_count() or 1
-
-
-def _worker_pool(count: int) -> ThreadPoolExecutor:
-    """A pool of `count` threads, made once per process and reused by every batch."""
-    with _POOLS_LOCK:
-        if count not in _POOLS:
-            _POOLS[count] = ThreadPoolExecutor(max_workers=count, thread_name_prefix="faustdiff")
-        return _POOLS[count]
 
 
 # ----------------------------------------------------------------- argument checks
