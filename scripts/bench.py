@@ -33,7 +33,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable, Dict, Hashable, List, Mapping, Optional, Sequence, TypeVar
+from typing import Callable, Dict, Hashable, List, Mapping, Optional, Sequence, Tuple, TypeVar
 
 import numpy as np
 
@@ -184,16 +184,30 @@ def faustdiff_calls(prog, single, x: Optional[np.ndarray], n: int) -> Dict[str, 
 BATCH_ITEMS = 8
 
 
-def measure_batch(prog, x, n: int, repeats: int) -> Dict[int, Timing]:
+def batch_calls(prog, x, n: int) -> Dict[int, Callable[[], object]]:
     """`render_batch` of BATCH_ITEMS parameter settings (the sliders' initial values, nudged
-    apart) on one worker and on every usable core."""
+    apart) on one worker and on every usable core, by worker count."""
     settings = []
     for k in range(BATCH_ITEMS):
         settings.append({p.path: p.init + (p.max - p.init) * 0.01 * k for p in prog.params
                          if p.max > p.init})
     counts = sorted({1, usable_cores()})
-    return time_calls({w: (lambda w=w: prog.render_batch(x=x, n=n, params=settings, workers=w))
-                       for w in counts}, repeats)
+    return {w: (lambda w=w: prog.render_batch(x=x, n=n, params=settings, workers=w))
+            for w in counts}
+
+
+def measure_batches(results: List["ProgramResult"], calls: List[Dict[int, Callable]],
+                    repeats: int) -> None:
+    """The batches of every program, timed in the same rounds at the end of the run (into
+    each result's `batch`). A batch on two cores needs the machine's second core free at
+    the same time as the first: timed right after a program's other calls, a spell of
+    another tenant on that core could take all of one program's rounds (a 1.0 for one
+    program in one run, 1.9 for it alone a minute later); rounds that visit every program
+    spread each one's calls over the whole time."""
+    timed = time_calls({(k, w): call for k, by_count in enumerate(calls)
+                        for w, call in by_count.items()}, repeats)
+    for (k, w), timing in timed.items():
+        results[k].batch[w] = timing
 
 
 def probe_compile(path: Path) -> Dict[str, float]:
@@ -338,9 +352,11 @@ def settle_jax(result: JaxResult, strategies: Mapping[str, JvpStrategy],
 
 # ----------------------------------------------------------------------------- one program
 
-def bench_program(program: BenchProgram, args, dawdreamer, jax) -> ProgramResult:
+def bench_program(program: BenchProgram, args, dawdreamer,
+                  jax) -> Tuple[ProgramResult, Dict[int, Callable]]:
     """Compile probes, then the run times of faustdiff and libfaust timed in the same
-    rounds, JAX's, and the batches."""
+    rounds, and JAX's; and the program's batch calls, warmed up (timed later with every
+    program's)."""
     import faustdiff
 
     n = int(round(args.seconds * SAMPLE_RATE))
@@ -367,12 +383,14 @@ def bench_program(program: BenchProgram, args, dawdreamer, jax) -> ProgramResult
             jax_result, strategies, jax_timed = jax_calls(jax, program, x, n, reference)
             timings.update(time_calls(jax_timed, args.repeats))  # none if JAX failed
             jax_result = settle_jax(jax_result, strategies, timings)
-        batch = measure_batch(prog, x, n, args.repeats)
+        batches = batch_calls(prog, x, n)
+        for call in batches.values():   # (while the kernel cache is there)
+            call()
     return ProgramResult(program.name, prog.num_inputs, prog.num_outputs, len(prog.diff_params),
                          n / SAMPLE_RATE, timings["render"], timings["jvp"],
                          timings["render_single"], cold, warm, libfaust=timings.get("libfaust"),
                          libfaust_compile=libfaust_compile, libfaust_failure=libfaust_failure,
-                         jax=jax_result, batch=batch)
+                         jax=jax_result), batches
 
 
 def describe(result: ProgramResult) -> str:
@@ -591,7 +609,8 @@ def report(results: Sequence[ProgramResult], args, dawdreamer, jax, jax_state: s
         "## Batches", "",
         f"`Program.render_batch` over {BATCH_ITEMS} parameter settings, ms of computation per "
         "second of audio per item (best of the calls), on one worker thread and on every "
-        "usable core; the speed-up is the throughput ratio.", "",
+        "usable core; the speed-up is the throughput ratio. Every program's batches are "
+        "timed in the same rounds, at the end of the run.", "",
         *markdown_table(BATCH_COLUMNS, [batch_row(r) for r in results]), "",
         "## Compile time (s)", "",
         *markdown_table(COMPILE_COLUMNS, [compile_row(r) for r in results]), "",
@@ -652,12 +671,16 @@ def main(argv=None) -> int:
     dawdreamer = dawdreamer_module()
     jax, jax_state = select_jax(args.no_jax)
     saved_cache = os.environ.get("FAUSTDIFF_CACHE_DIR")
-    results, loads = [], []
+    results, loads, batches = [], [], []
     try:
         for program in programs:
             loads.append(load_average())
-            results.append(bench_program(program, args, dawdreamer, jax))
+            result, calls = bench_program(program, args, dawdreamer, jax)
+            results.append(result)
+            batches.append(calls)
             log(describe(results[-1]))
+        log("batches of every program, in shared rounds")
+        measure_batches(results, batches, args.repeats)
     finally:
         restore_env("FAUSTDIFF_CACHE_DIR", saved_cache)
     loads = [x for x in loads + [load_average()] if x is not None]

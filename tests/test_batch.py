@@ -74,3 +74,32 @@ def test_a_held_up_worker_does_not_hold_up_the_batch(monkeypatch):
     monkeypatch.undo()
     for item, p in zip(batch, settings):
         np.testing.assert_array_equal(item, prog.render(x, params=p))
+
+
+@pytest.mark.parametrize("precision", ["double", "single"])
+@pytest.mark.parametrize("per_item_inputs", [False, True])
+def test_native_batch_rows_are_the_single_calls_arguments(precision, per_item_inputs):
+    """A native batch's rows, made from each batch array's address and strides, are the
+    arguments each item's own call would pass; and the batch equals the single calls."""
+    prog = faustdiff.compile(CODE, precision=precision)
+    x = np.random.default_rng(4).uniform(-1, 1, (3, 1, 700) if per_item_inputs else (1, 700))
+    settings = [{"fc": 300 + 200 * i, "d": i} for i in range(3)]
+    prog.jvp(x[0] if per_item_inputs else x)       # compiled, its machine code saved
+    kernel = prog._kernel(True)
+    native = kernel.native()
+    assert native is not None
+    outputs, tangents = kernel.arrays((3,), 2, 1, 700)
+    fstates, istates = kernel.batch_states(3)
+    pvalues = np.stack([prog._param_values(p) for p in settings]).astype(kernel.float_dtype)
+    inputs = np.ascontiguousarray(x)
+    rows = native.batch_arguments(700, inputs, outputs, tangents, fstates, istates, pvalues)
+    for i in range(3):
+        single = native.call_arguments(700, inputs[i] if per_item_inputs else inputs,
+                                       outputs[i], tangents[i], (fstates[i], istates[i]),
+                                       pvalues[i])
+        assert rows[i].tolist() == single
+    y, dy = prog.jvp_batch(x, params=settings, workers=2)
+    for i, p in enumerate(settings):
+        y1, d1 = prog.jvp(x[i] if per_item_inputs else x, params=p)
+        np.testing.assert_array_equal(y[i], y1)
+        np.testing.assert_array_equal(dy["fc"][i], d1["fc"])

@@ -471,6 +471,44 @@ class NativeKernel:
             args += shape
         return args
 
+    def batch_arguments(self, n, inputs, outputs, tangents, fstates, istates,
+                        params) -> Optional[np.ndarray]:
+        """The entry's arguments for a batch, one row an item: `outputs`, `tangents`,
+        `fstates`, `istates` and `params` have the items along their first axis, and so
+        has `inputs` unless it is one input for all (of the kernel's own dimensions). Made
+        from each array's address and strides; None when an item's array is not one the
+        entry can take."""
+        items = len(outputs)
+        rows = np.empty((items, self._arity), dtype=np.int64)
+        rows[:, 0], rows[:, 1] = self._native, n
+        column = 2
+        for a, dtype, ndim, itemsize in zip((inputs, outputs, tangents, fstates, istates, params),
+                                            self._dtypes, self._ndims, self._itemsizes):
+            if type(a) is not np.ndarray or a.dtype.type is not dtype:
+                return None
+            shared = a is inputs and a.ndim == ndim
+            if a.ndim != ndim + (0 if shared else 1) or (not shared and len(a) != items):
+                return None
+            shape = a.shape[-ndim:]
+            if not a.size:
+                rows[:, column] = _EMPTY_ADDRESS
+            else:
+                expected = itemsize
+                for extent, stride in zip(reversed(shape), reversed(a.strides[-ndim:])):
+                    if extent > 1 and stride != expected:
+                        return None     # an item's array is not C-contiguous
+                    expected *= extent
+                base = a.ctypes.data
+                if base % itemsize or not (a.flags.writeable or a is inputs):
+                    return None
+                step = 0 if shared else a.strides[0]
+                if step % itemsize:
+                    return None
+                rows[:, column] = base + step * np.arange(items, dtype=np.int64)
+            rows[:, column + 1:column + 1 + ndim] = shape
+            column += 1 + ndim
+        return rows
+
     def _fallback(self):
         if self.fallback is None:
             raise TypeError("arrays of an unexpected type, layout or dtype")

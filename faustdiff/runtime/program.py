@@ -358,31 +358,34 @@ class Program:
             elif inputs.shape[0] != len(settings):
                 raise FaustRuntimeError(f"{inputs.shape[0]} inputs for {len(settings)} parameter "
                                         f"settings: give one input per item, or one for all")
-        items = [(inputs[i] if inputs is not None and inputs.ndim == 3 else inputs, p)
-                 for i, p in enumerate(settings)]
-        prepared = [self._inputs(xi, n) + (self._param_values(p).astype(kernel.float_dtype),)
-                    for xi, p in items]
+        if inputs is None or inputs.ndim != 3:      # one input for every item
+            shared = self._inputs(inputs, n)
+            prepared = [shared] * len(settings)
+        else:
+            prepared = [self._inputs(xi, n) for xi in inputs]
         length = prepared[0][1]
         if any(item[1] != length for item in prepared):
             raise FaustRuntimeError("every item of a batch must have the same length")
+        pvalues = np.empty((len(settings), len(self.params)), dtype=kernel.float_dtype)
+        for i, p in enumerate(settings):
+            pvalues[i] = self._param_values(p)
         m = len(self.diff_params) if with_tangents else 0
         # Mapped here, before the workers start: fresh pages fault in on first write,
         # and page faults taken by two threads at once serialise in the kernel (a batch
         # of short biquad renders ran no faster on two cores than on one)
-        outputs, tangents = kernel.arrays((len(items),), m, self.num_outputs, length)
-
-        count = min(workers or usable_cores(), len(items))
+        outputs, tangents = kernel.arrays((len(settings),), m, self.num_outputs, length)
+        count = min(workers or usable_cores(), len(settings))
         native = kernel.native()
         if native is not None:
-            # the states are cleared by the thread that runs the item, just before (a
-            # table oscillator's state holds a 512 KB table; 8 copies of it made here
-            # took a third of a batch of 2-s FM renders on one core)
+            # each item's state is reset by the thread that runs it, just before, in
+            # arrays kept between batches (the FM pair's state holds a 512 KB table)
             fstate, istate = kernel.state_template()
-            fstates, istates = kernel.batch_states(len(items))
-            rows = [native.call_arguments(length, xi, outputs[i], tangents[i],
-                                          (fstates[i], istates[i]), pv)
-                    for i, (xi, _, pv) in enumerate(prepared)]
-            if all(row is not None for row in rows):
+            fstates, istates = kernel.batch_states(len(settings))
+            all_inputs = shared[0] if inputs is None or inputs.ndim != 3 else np.stack(
+                [x for x, _ in prepared])
+            rows = native.batch_arguments(length, all_inputs, outputs, tangents, fstates,
+                                          istates, pvalues)
+            if rows is not None:
                 f_column, i_column = state_columns()
                 resets = [(f_column, fstate.ctypes.data, fstate.nbytes),
                           (i_column, istate.ctypes.data, istate.nbytes)]
@@ -393,12 +396,12 @@ class Program:
         # Each worker takes the next item not yet taken (one iterator shared by all,
         # whose step is atomic under the GIL): a worker that starts late or runs slower
         # takes fewer items, rather than finishing an equal share last.
-        pending = iter(range(len(items)))
+        pending = iter(range(len(settings)))
 
         def run():
             for i in pending:
-                xi, _, pv = prepared[i]
-                kernel.compute(length, xi, outputs[i], tangents[i], kernel.fresh_state(), pv)
+                kernel.compute(length, prepared[i][0], outputs[i], tangents[i],
+                               kernel.fresh_state(), pvalues[i])
 
         run_python(run, count)
         return outputs, tangents
