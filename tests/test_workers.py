@@ -13,10 +13,10 @@ import pytest
 from llvmlite import ir
 
 import faustdiff
-from faustdiff.codegen.native import ENTRY_ARITY, state_columns, target_machine
+from faustdiff.codegen.native import ENTRY_ARITY, STATE_COLUMNS, target_machine
 from faustdiff.runtime import workers
 
-STATE = state_columns()[0]
+STATE = STATE_COLUMNS[0]
 TURNS = 2_000_000_000       # a held item waits this many polls at most (seconds)
 
 

@@ -72,40 +72,46 @@ def load_numba_kernel(source: str, digest: Optional[str] = None):
     return module.compute
 
 
-def load_kernel(source: str, precision: str = "double"):
+def _artifact(digest: str) -> Optional[Path]:
+    """Where kernel `digest`'s machine code for this machine is saved, or None: Numba
+    compiles nothing (NUMBA_DISABLE_JIT), or llvmlite knows no host (Numba only)."""
+    if numba.config.DISABLE_JIT:
+        return None
+    try:
+        return native.artifact_path(_kernel_folder(), digest)
+    except Exception:
+        return None
+
+
+def load_kernel(source: str, precision: str = "double", digest: Optional[str] = None):
     """A callable `compute(n, inputs, outputs, tangents, (fstate, istate), params)` for a
-    kernel source: its saved machine code when there is some for this machine, else the
-    Numba kernel (which saves its machine code after its first call)."""
-    digest = source_hash(source)
-    if not numba.config.DISABLE_JIT:
-        try:
-            artifact = native.artifact_path(_kernel_folder(), digest)
-        except Exception:  # no llvmlite host information: Numba only
-            artifact = None
-        saved = artifact is not None and artifact.exists()
-        if saved and not _numba_started():
+    kernel source (whose `source_hash` is `digest`): its saved machine code when there is
+    some for this machine, else the Numba kernel (which saves its machine code after its
+    first call)."""
+    digest = digest or source_hash(source)
+    artifact = _artifact(digest)
+    if artifact is None:
+        return load_numba_kernel(source, digest)
+    if artifact.exists():
+        if not _numba_started():
             kernel = native.load(artifact, digest, precision)
             if kernel is not None:
                 kernel.fallback = lambda: load_numba_kernel(source, digest)
                 return kernel
-        elif saved:
+        else:
             # Numba has paid its start-up in this process already: its dispatcher is then
             # the better caller (about 1 µs per call, against about 6 µs through ctypes)
             return load_numba_kernel(source, digest)
-        if artifact is not None:  # (a file that did not load is written again)
-            return _NumbaKernel(load_numba_kernel(source, digest), precision, artifact)
-    return load_numba_kernel(source, digest)
+    # (a file that did not load is written again)
+    return _NumbaKernel(load_numba_kernel(source, digest), precision, artifact)
 
 
-def saved_native_kernel(source: str, precision: str = "double"):
-    """The kernel's saved machine code, loaded (once per process): a `NativeKernel`; None
-    while none is saved for this machine; False when the saved code cannot be loaded."""
-    if numba.config.DISABLE_JIT:
-        return False
-    digest = source_hash(source)
-    try:
-        artifact = native.artifact_path(_kernel_folder(), digest)
-    except Exception:  # no llvmlite host information
+def saved_native_kernel(digest: str, precision: str = "double"):
+    """Kernel `digest`'s saved machine code, loaded (once per process): a `NativeKernel`;
+    None while none is saved for this machine; False when there will be none, or the
+    saved code cannot be loaded."""
+    artifact = _artifact(digest)
+    if artifact is None:
         return False
     if not artifact.exists():
         return None

@@ -91,12 +91,15 @@ def _entry_arity(spec) -> int:
 ENTRY_ARITY = 1 + _entry_arity(argument_spec("double"))
 
 
-def state_columns() -> Tuple[int, int]:
-    """Where the entry function's arguments hold the data pointers of fstate and istate
-    (arrays 3 and 4 of `argument_spec`; before them the function, n, and each earlier
-    array's pointer and shape)."""
-    ndims = [ndim for _, ndim in argument_spec("double")]
-    return 2 + sum(1 + d for d in ndims[:3]), 2 + sum(1 + d for d in ndims[:4])
+def _pointer_column(array: int) -> int:
+    """Where the entry function's arguments hold the data pointer of array `array` of
+    `argument_spec` (before it: the function, n, and each earlier array's pointer and
+    shape)."""
+    return 2 + sum(1 + ndim for _, ndim in argument_spec("double")[:array])
+
+
+# the data pointers of fstate and istate (arrays 3 and 4)
+STATE_COLUMNS = (_pointer_column(3), _pointer_column(4))
 
 
 def _numba_signature(precision: str):
@@ -436,7 +439,6 @@ class NativeKernel:
         prototype = ctypes.CFUNCTYPE(ctypes.c_int32, *[ctypes.c_int64] * self._arity)
         self._function = prototype(address)
         self.entry_address = address
-        self.arity = self._arity
         self.fallback = None
 
     def __call__(self, n, inputs, outputs, tangents, state, params):

@@ -59,12 +59,6 @@ def _module_ir(arity: int) -> str:
         f = ir.Function(module, ir.FunctionType(result, list(args)), name=f"faustdiff_{name}")
         return f, f.args
 
-    def slot(b, descriptor, index):
-        return b.gep(descriptor, [ir.Constant(i64, index)])
-
-    def field(b, descriptor, index):
-        return b.load(slot(b, descriptor, index))
-
     # poll: an acquire load on every turn (a plain load could be hoisted out of the
     # loop, since nothing in it writes memory); x86's `pause` says it is a polling loop
     poll, (counter, target, turns) = function("poll", i1, p64, i64, i64)
@@ -99,17 +93,17 @@ def _module_ir(arity: int) -> str:
                                for n in ("start", "take", "call", "done"))
     ir.IRBuilder(start).branch(take)
     b = ir.IRBuilder(take)
-    item = b.atomic_rmw("add", slot(b, descriptor, NEXT), ir.Constant(i64, 1), "monotonic")
-    b.cbranch(b.icmp_signed("<", item, field(b, descriptor, ITEMS)), call, done)
+    item = b.atomic_rmw("add", _slot(b, descriptor, NEXT), ir.Constant(i64, 1), "monotonic")
+    b.cbranch(b.icmp_signed("<", item, _field(b, descriptor, ITEMS)), call, done)
     b.position_at_end(call)
-    rows = b.inttoptr(field(b, descriptor, ROWS), p64)
+    rows = b.inttoptr(_field(b, descriptor, ROWS), p64)
     row = b.mul(item, ir.Constant(i64, arity))
     _reset_copies(b, descriptor, rows, row)
     entry_type = ir.FunctionType(i32, [i64] * arity)
-    entry = b.inttoptr(field(b, descriptor, ENTRY), entry_type.as_pointer())
+    entry = b.inttoptr(_field(b, descriptor, ENTRY), entry_type.as_pointer())
     args = [b.load(b.gep(rows, [b.add(row, ir.Constant(i64, k))])) for k in range(arity)]
     status = b.sext(b.call(entry, args), i64)
-    b.store(status, b.gep(b.inttoptr(field(b, descriptor, STATUS), p64), [item]))
+    b.store(status, b.gep(b.inttoptr(_field(b, descriptor, STATUS), p64), [item]))
     b.branch(take)
     b.position_at_end(done)
     b.ret_void()
@@ -125,20 +119,32 @@ def _module_ir(arity: int) -> str:
     last = b.phi(i64)
     last.add_incoming(seen, start)
     following = b.add(last, ir.Constant(i64, 1))
-    b.cbranch(b.call(poll, [slot(b, descriptor, STARTED), following, turns]), started, idle)
+    b.cbranch(b.call(poll, [_slot(b, descriptor, STARTED), following, turns]), started, idle)
     b.position_at_end(idle)
     b.ret(last)
     b.position_at_end(started)
-    python = b.icmp_signed("==", field(b, descriptor, ENTRY), ir.Constant(i64, 0))
+    python = b.icmp_signed("==", _field(b, descriptor, ENTRY), ir.Constant(i64, 0))
     with b.if_then(python):
         b.ret(following)
     b.branch(native)
     b.position_at_end(native)
     b.call(run_items, [descriptor])
-    b.atomic_rmw("add", slot(b, descriptor, FINISHED), ir.Constant(i64, 1), "release")
+    b.atomic_rmw("add", _slot(b, descriptor, FINISHED), ir.Constant(i64, 1), "release")
     last.add_incoming(following, native)
     b.branch(loop)
     return str(module)
+
+
+def _slot(b, descriptor, index: int):
+    """The address of the descriptor's slot `index`."""
+    from llvmlite import ir
+
+    return b.gep(descriptor, [ir.Constant(ir.IntType(64), index)])
+
+
+def _field(b, descriptor, index: int):
+    """The value in the descriptor's slot `index`."""
+    return b.load(_slot(b, descriptor, index))
 
 
 def _reset_copies(b, descriptor, rows, row) -> None:
@@ -146,8 +152,8 @@ def _reset_copies(b, descriptor, rows, row) -> None:
     from llvmlite import ir
 
     i8p, i64 = ir.IntType(8).as_pointer(), ir.IntType(64)
-    resets = b.inttoptr(b.load(b.gep(descriptor, [ir.Constant(i64, RESETS)])), i64.as_pointer())
-    count = b.load(b.gep(descriptor, [ir.Constant(i64, RESET_COUNT)]))
+    resets = b.inttoptr(_field(b, descriptor, RESETS), i64.as_pointer())
+    count = _field(b, descriptor, RESET_COUNT)
     memcpy = b.module.declare_intrinsic("llvm.memcpy", [i8p, i8p, i64])
     start = b.block
     loop = b.append_basic_block("reset")

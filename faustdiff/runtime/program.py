@@ -17,8 +17,8 @@ from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Uni
 import numpy as np
 
 from ..cachedir import builtin_value
-from ..codegen.cache import load_kernel, saved_native_kernel
-from ..codegen.native import NativeKernel, check_status, state_columns
+from ..codegen.cache import load_kernel, saved_native_kernel, source_hash
+from ..codegen.native import STATE_COLUMNS, NativeKernel, check_status
 from ..codegen.plan import plan_kernel
 from ..codegen.python_source import render_source
 from ..diff.tangents import differentiate_packed, unpack
@@ -77,7 +77,8 @@ class _Kernel:
         self._template = None
         self.source = source
         self.layout = layout
-        self.compute = load_kernel(source, precision)
+        self.digest = source_hash(source)
+        self.compute = load_kernel(source, precision, self.digest)
         self.precision = precision
         self._native: Union[None, bool, NativeKernel] = None
         self.float_dtype = np.float32 if precision == "single" else np.float64
@@ -92,7 +93,7 @@ class _Kernel:
         if isinstance(self.compute, NativeKernel):
             return self.compute
         if self._native is None:    # (False: there is saved code, which does not load)
-            self._native = saved_native_kernel(self.source, self.precision)
+            self._native = saved_native_kernel(self.digest, self.precision)
         return self._native or None
 
     def arrays(self, leading: Tuple[int, ...], m: int, num_outputs: int, n: int):
@@ -359,13 +360,14 @@ class Program:
                 raise FaustRuntimeError(f"{inputs.shape[0]} inputs for {len(settings)} parameter "
                                         f"settings: give one input per item, or one for all")
         if inputs is None or inputs.ndim != 3:      # one input for every item
-            shared = self._inputs(inputs, n)
-            prepared = [shared] * len(settings)
+            item_inputs = [self._inputs(inputs, n)[0]] * len(settings)
+            batch_inputs = item_inputs[0]
         else:
-            prepared = [self._inputs(xi, n) for xi in inputs]
-        length = prepared[0][1]
-        if any(item[1] != length for item in prepared):
-            raise FaustRuntimeError("every item of a batch must have the same length")
+            # (the items of an array have one shape: checked on the first)
+            length = self._inputs(inputs[0], n)[1]
+            batch_inputs = np.ascontiguousarray(inputs[:, :, :length])
+            item_inputs = list(batch_inputs)
+        length = batch_inputs.shape[-1]
         pvalues = np.empty((len(settings), len(self.params)), dtype=kernel.float_dtype)
         for i, p in enumerate(settings):
             pvalues[i] = self._param_values(p)
@@ -381,12 +383,10 @@ class Program:
             # arrays kept between batches (the FM pair's state holds a 512 KB table)
             fstate, istate = kernel.state_template()
             fstates, istates = kernel.batch_states(len(settings))
-            all_inputs = shared[0] if inputs is None or inputs.ndim != 3 else np.stack(
-                [x for x, _ in prepared])
-            rows = native.batch_arguments(length, all_inputs, outputs, tangents, fstates,
+            rows = native.batch_arguments(length, batch_inputs, outputs, tangents, fstates,
                                           istates, pvalues)
             if rows is not None:
-                f_column, i_column = state_columns()
+                f_column, i_column = STATE_COLUMNS
                 resets = [(f_column, fstate.ctypes.data, fstate.nbytes),
                           (i_column, istate.ctypes.data, istate.nbytes)]
                 for status in run_native(native.entry_address, rows, count, resets):
@@ -400,7 +400,7 @@ class Program:
 
         def run():
             for i in pending:
-                kernel.compute(length, prepared[i][0], outputs[i], tangents[i],
+                kernel.compute(length, item_inputs[i], outputs[i], tangents[i],
                                kernel.fresh_state(), pvalues[i])
 
         run_python(run, count)

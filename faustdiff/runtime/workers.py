@@ -191,8 +191,8 @@ def run_native(entry: int, rows, count: int, resets=()) -> np.ndarray:
     rows = np.ascontiguousarray(rows, dtype=np.int64)
     if rows.ndim != 2 or rows.shape[1] != ENTRY_ARITY:
         raise ValueError(f"rows of {ENTRY_ARITY} arguments expected, not {rows.shape}")
-    resets = np.ascontiguousarray(np.reshape(np.asarray(resets, dtype=np.int64), (-1, 3)))
-    if len(resets) and not (0 <= resets[:, 0].min() and resets[:, 0].max() < ENTRY_ARITY):
+    resets = np.array(resets, dtype=np.int64).reshape(-1, 3)
+    if not all(0 <= column < ENTRY_ARITY for column in resets[:, 0].tolist()):
         raise ValueError("a reset's column is not an argument of the entry function")
     batch = NativeBatch(entry, rows, resets, np.zeros(len(rows), dtype=np.int64))
     if count <= 1 or len(rows) <= 1:
