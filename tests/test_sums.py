@@ -91,6 +91,35 @@ def test_a_product_read_once_is_fused_into_its_sum():
     assert (y != x[0] * 0.1 + 1).any()  # (two roundings differ somewhere)
 
 
+def _loop_ops(prog, with_tangents=False):
+    tangents = prog._packs_of(False) if with_tangents else []
+    block = plan_kernel(prog.output_signals, tangents, prog._specs).main
+    return [stmt.op for stmt in block.loop if isinstance(stmt, Assign)]
+
+
+def test_a_product_by_two_is_added_as_two_additions():
+    """2·x + y as (x + x) + y: doubling is exact, so it rounds once like the multiply-add
+    it replaces, and it leaves the multiply ports to other products; tangent packs too."""
+    prog = faustdiff.compile('p = hslider("p[diff:1]", 0.3, 0, 1, 0.01);'
+                             "process = *(p) <: _, _' * 2 + _;")
+    ops = _loop_ops(prog, with_tangents=True)
+    assert "fma" not in ops and "pfma" not in ops
+    assert ops.count("+") == 2 and ops.count("padd") == 2
+    x = np.random.default_rng(9).normal(size=(1, 300))
+    y, dy = prog.jvp(x)
+    a = x[0] * 0.3
+    before = np.concatenate([[0.0], a[:-1]])
+    exact = [float(2 * Fraction(u) + Fraction(v)) for u, v in zip(before, a)]
+    np.testing.assert_array_equal(y[1], exact)
+    np.testing.assert_array_equal(dy["p"][1], np.concatenate([[0.0], x[0, :-1]]) * 2 + x[0])
+
+
+def test_a_product_by_two_on_a_feedback_loop_stays_a_multiply_add():
+    # w = x + 2·w': the product waits on the state, and a multiply-add is ready sooner
+    # than x + (w' + w')
+    assert "fma" in _loop_ops(faustdiff.compile("process = + ~ *(2);"))
+
+
 def test_a_recursion_fed_by_another_keeps_its_own_loop_short():
     """A chain of one-pole filters: each state's update adds the previous filter's output
     (late in the sample, but not on this filter's loop) before its own state."""

@@ -20,7 +20,10 @@ sample (cycles after the state of its feedback loop is read, `_Planner._ready_in
   operations, unless that makes the addition later: an FMA waits longer for its addend
   than an add does, which costs a cycle when the addend is the late one on a feedback
   loop. Tangent packs fuse the same way (a scaling read only by a pack addition), after
-  `diff/chains.py` has ordered their sums.
+  `diff/chains.py` has ordered their sums. A product by 2 (a Butterworth section's
+  `w + 2w' + w''`) is added as `x + x` instead: exact, so it rounds as the multiply-add
+  does, and it takes the adders rather than the multiply ports, which a jvp loop keeps
+  busy.
 
 A fused multiply-add rounds once where the multiply and the add rounded twice: results
 move by an ulp or so against an unfused evaluation, as with any compiler that contracts.
@@ -279,50 +282,74 @@ class _Planner:
         unfused = max(r + multiply, addend_ready) + add
         return (fused, True, r) if fused <= unfused else (unfused, False, r)
 
+    def _joined(self, product: _Term, addend: Operand, addend_negative: bool,
+                ready_addend: float, loop: Optional[int], first: int
+                ) -> Optional[Tuple[float, List[Step]]]:
+        """How a product term that only this sum reads joins the addend (`first`: the
+        index its steps start at): (when the result is ready, the steps), or None to keep
+        the product apart. A multiply-add, or for 2·x the additions x + x and then the
+        addend: doubling is exact, so the result rounds once either way, and the two
+        additions leave the multiply ports (what a throughput-bound loop waits for) to
+        the other products. The multiply-add is kept where it is ready earlier (on a
+        feedback loop)."""
+        node = product.node
+        if not self._fusable(node):
+            return None
+        ready, fuse, r = self._fusion(node.args, ready_addend, loop, latency("*"),
+                                      latency("+"))
+        fused_ready = max(r, ready_addend) + FUSED_MULTIPLY_ADD
+        twice = _doubled(node)
+        if twice is not None:
+            doubled_ready = max(r + latency("+"), ready_addend) + latency("+")
+            if doubled_ready <= fused_ready:
+                if product.negative:
+                    last = Step("-", (addend, first))
+                else:
+                    last = Step("-" if addend_negative else "+", (first, addend))
+                return doubled_ready, [Step("+", (twice, twice)), last]
+        if not fuse:
+            return None
+        op = "fnma" if product.negative else ("fms" if addend_negative else "fma")
+        return ready, [Step(op, node.args + (addend,))]
+
     def _fold(self, terms: List[_Term], loop: Optional[int]) -> Optional[List[Step]]:
-        """The steps adding `terms` left to right, products fused where that is no later;
-        None when that is the program's own two-operand addition, unfused."""
+        """The steps adding `terms` left to right, products joined where that is no later;
+        None when that is the program's own two-operand addition, unjoined."""
         first, second = terms[0], terms[1]
         ready_first = self._ready_in(first.node, loop)
         ready_second = self._ready_in(second.node, loop)
-        # the first addition: either operand may be the fused product (the later one
+        # the first addition: either operand may be the joined product (the later one
         # when both could), or neither
         options = [(max(ready_first, ready_second) + latency("+"), 2, None)]
         for product, addend, ready_addend, rank in ((second, first, ready_first, 0),
                                                     (first, second, ready_second, 1)):
-            if self._fusable(product.node):
-                ready, fuse, _ = self._fusion(product.node.args, ready_addend, loop,
-                                              latency("*"), latency("+"))
-                if fuse:
-                    options.append((ready, rank, (product, addend)))
+            joined = self._joined(product, addend.node, addend.negative, ready_addend, loop, 0)
+            if joined is not None:
+                options.append((joined[0], rank, (product, joined[1])))
         ready, _, choice = min(options, key=lambda o: o[:2])
         if choice is None:
             if len(terms) == 2:
                 return None  # the program's addition as it is
             steps = [Step("-" if second.negative else "+", (first.node, second.node))]
         else:
-            product, addend = choice
+            product, steps = choice
             self.absorbed.add(id(product.node))
-            op = "fnma" if product.negative else ("fms" if addend.negative else "fma")
-            steps = [Step(op, product.node.args + (addend.node,))]
         for term in terms[2:]:
             acc = len(steps) - 1
-            if self._fusable(term.node):
-                fused_ready, fuse, _ = self._fusion(term.node.args, ready, loop,
-                                                    latency("*"), latency("+"))
-                if fuse:
-                    self.absorbed.add(id(term.node))
-                    steps.append(Step("fnma" if term.negative else "fma",
-                                      term.node.args + (acc,)))
-                    ready = fused_ready
-                    continue
+            joined = self._joined(term, acc, False, ready, loop, len(steps))
+            if joined is not None:
+                self.absorbed.add(id(term.node))
+                ready, more = joined
+                steps += more
+                continue
             steps.append(Step("-" if term.negative else "+", (acc, term.node)))
             ready = max(ready, self._ready_in(term.node, loop)) + latency("+")
         return steps
 
     def _fused_pack_sum(self, s: Sig, loop: Optional[int]) -> Optional[List[Step]]:
         """A pack addition with a scaling read only by it: one vector multiply-add (the
-        later scaling when both are). Packs of one lane too: excluded once, when fusing
+        later scaling when both are), or for a scaling by 2 two vector additions (as
+        `_joined`). Packs of one lane too: excluded once, when fusing
         them made the 8th-order lowpass's jvp 6% slower, they now make it 3% faster
         (Karplus-Strong 2.5%; paired runs) since the normal form and the tangent-chain
         order changed the loop around them."""
@@ -330,12 +357,30 @@ class _Planner:
         for scaled, other in ((s.args[1], s.args[0]), (s.args[0], s.args[1])):
             if not self._free_product(scaled, "pscale"):
                 continue
-            _, fuse, r = self._fusion(scaled.args, self._ready_in(other, loop), loop,
+            ready_other = self._ready_in(other, loop)
+            _, fuse, r = self._fusion(scaled.args, ready_other, loop,
                                       latency("pscale"), latency("padd"))
-            if fuse and (best is None or r > best[0]):
-                best = (r, scaled, other)
+            twice = _doubled(scaled)
+            if twice is not None and (max(r + latency("padd"), ready_other) + latency("padd")
+                                      <= max(r, ready_other) + FUSED_MULTIPLY_ADD):
+                steps = [Step("padd", (twice, twice)), Step("padd", (0, other))]
+            elif fuse:
+                steps = [Step("pfma", scaled.args + (other,))]
+            else:
+                continue
+            if best is None or r > best[0]:
+                best = (r, scaled, steps)
         if best is None:
             return None
-        _, scaled, other = best
+        _, scaled, steps = best
         self.absorbed.add(id(scaled))
-        return [Step("pfma", scaled.args + (other,))]
+        return steps
+
+
+def _doubled(product: Sig) -> Optional[Sig]:
+    """x where `product` is 2·x (a float product or a pack scaling), else None."""
+    coefs = product.args if product.op == "*" else product.args[:1]
+    for k, coef in enumerate(coefs):
+        if coef.op == "const" and coef.value == 2:
+            return product.args[1 - k]
+    return None
