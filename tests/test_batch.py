@@ -40,6 +40,16 @@ def test_batch_size_mismatch_is_a_clear_error(prog):
         prog.render_batch(np.zeros((2, 1, 10)), params=[{}, {}, {}])
 
 
+def test_an_empty_batch_gives_empty_results(prog):
+    x = np.zeros((1, 100))
+    assert prog.render_batch(x, params=[]).shape == (0, 1, 100)
+    y, dy = prog.jvp_batch(x, params=[])
+    assert y.shape == dy["fc"].shape == dy["q"].shape == (0, 1, 100)
+    assert prog.render_batch(np.zeros((0, 1, 100)), n=40).shape == (0, 1, 40)
+    with pytest.raises(FaustRuntimeError, match="expected"):  # still the items' shape
+        prog.render_batch(np.zeros((0, 2, 100)))
+
+
 def test_a_held_up_worker_does_not_hold_up_the_batch(monkeypatch):
     """Items go to whichever worker is free: while one worker is held up on its first
     item, the other renders all the rest (with equal shares fixed in advance it would

@@ -339,7 +339,8 @@ class Program:
         `params` is a list of parameter settings (one per item); `x` is one input
         (num_inputs, n) shared by all items or one per item (batch, num_inputs, n). The
         items run in parallel on `workers` threads (default: every core): the kernels
-        release the GIL."""
+        release the GIL. An empty batch (no settings, or no inputs) gives (0, num_outputs,
+        n)."""
         return self._run_batch(False, x, n, params, workers)[0]
 
     def jvp_batch(self, x=None, n=None, params: Optional[Sequence[Mapping[str, float]]] = None,
@@ -360,11 +361,13 @@ class Program:
                 raise FaustRuntimeError(f"{inputs.shape[0]} inputs for {len(settings)} parameter "
                                         f"settings: give one input per item, or one for all")
         if inputs is None or inputs.ndim != 3:      # one input for every item
-            item_inputs = [self._inputs(inputs, n)[0]] * len(settings)
-            batch_inputs = item_inputs[0]
+            batch_inputs = self._inputs(inputs, n)[0]
+            item_inputs = [batch_inputs] * len(settings)
         else:
-            # (the items of an array have one shape: checked on the first)
-            length = self._inputs(inputs[0], n)[1]
+            # (the items of an array have one shape: checked on the first, or on an
+            # empty item of that shape when there is none)
+            first = inputs[0] if len(inputs) else np.zeros(inputs.shape[1:])
+            length = self._inputs(first, n)[1]
             batch_inputs = np.ascontiguousarray(inputs[:, :, :length])
             item_inputs = list(batch_inputs)
         length = batch_inputs.shape[-1]
@@ -376,6 +379,8 @@ class Program:
         # and page faults taken by two threads at once serialise in the kernel (a batch
         # of short biquad renders ran no faster on two cores than on one)
         outputs, tangents = kernel.arrays((len(settings),), m, self.num_outputs, length)
+        if not settings:
+            return outputs, tangents  # an empty batch: nothing to run
         count = min(workers or usable_cores(), len(settings))
         native = kernel.native()
         if native is not None:
