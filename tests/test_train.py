@@ -655,7 +655,13 @@ def test_ctrl_c_stops_cleanly_with_summary_and_complete_csv(dsp, tmp_path):
     """SIGINT to a real process: the run ends after the current iteration, prints the
     summary, writes --save, and leaves a CSV whose last row is the last iteration."""
     csv_path, save = tmp_path / "loss.csv", tmp_path / "v.json"
-    command = [sys.executable, "-m", "faustdiff.cli.main", "train", "--input",
+    # The child starts with Python's own Ctrl-C handler, as from a terminal: a suite run
+    # as a background job of a script inherits SIGINT ignored, and a run that ignores
+    # SIGINT rightly never stops on it.
+    start = ("import runpy, signal, sys; signal.signal(signal.SIGINT, "
+             "signal.default_int_handler); sys.argv[0] = 'faustdiff'; "
+             "runpy.run_module('faustdiff.cli.main', run_name='__main__')")
+    command = [sys.executable, "-c", start, "train", "--input",
                dsp("noise", NOISE), "--gt", dsp("gt", GAIN_GT), "--diff",
                dsp("diff", GAIN_DIFF), "--mode", "block", "--block-size", "64",
                "--iterations", "100000000", "--no-early-stop", "-q", "--csv",
