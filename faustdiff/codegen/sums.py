@@ -282,6 +282,14 @@ class _Planner:
         unfused = max(r + multiply, addend_ready) + add
         return (fused, True, r) if fused <= unfused else (unfused, False, r)
 
+    @staticmethod
+    def _doubling(factor_ready: float, addend_ready: float, add: float) -> Optional[float]:
+        """When 2·x added as (x + x) + addend is ready, x ready at `factor_ready`, or None
+        where the multiply-add would be ready sooner (on a feedback loop)."""
+        doubled = max(factor_ready + add, addend_ready) + add
+        return doubled if doubled <= max(factor_ready, addend_ready) + FUSED_MULTIPLY_ADD \
+            else None
+
     def _joined(self, product: _Term, addend: Operand, addend_negative: bool,
                 ready_addend: float, loop: Optional[int], first: int
                 ) -> Optional[Tuple[float, List[Step]]]:
@@ -297,11 +305,10 @@ class _Planner:
             return None
         ready, fuse, r = self._fusion(node.args, ready_addend, loop, latency("*"),
                                       latency("+"))
-        fused_ready = max(r, ready_addend) + FUSED_MULTIPLY_ADD
         twice = _doubled(node)
         if twice is not None:
-            doubled_ready = max(r + latency("+"), ready_addend) + latency("+")
-            if doubled_ready <= fused_ready:
+            doubled_ready = self._doubling(r, ready_addend, latency("+"))
+            if doubled_ready is not None:
                 if product.negative:
                     last = Step("-", (addend, first))
                 else:
@@ -361,8 +368,7 @@ class _Planner:
             _, fuse, r = self._fusion(scaled.args, ready_other, loop,
                                       latency("pscale"), latency("padd"))
             twice = _doubled(scaled)
-            if twice is not None and (max(r + latency("padd"), ready_other) + latency("padd")
-                                      <= max(r, ready_other) + FUSED_MULTIPLY_ADD):
+            if twice is not None and self._doubling(r, ready_other, latency("padd")) is not None:
                 steps = [Step("padd", (twice, twice)), Step("padd", (0, other))]
             elif fuse:
                 steps = [Step("pfma", scaled.args + (other,))]
