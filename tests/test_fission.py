@@ -47,6 +47,13 @@ index = hslider("index[diff:1]", 2, 0, 10, 0.01);
 process = _ + os.osci(440 + os.osci(ratio) * index * ratio) * 0.5;
 """
 
+# four biquads in series, nearly all floating-point: a sample's path through them is long,
+# and the floating-point window holds few samples; cut between the second and the third
+LOWPASS8 = """
+import("stdfaust.lib");
+process = fi.lowpass(8, hslider("cutoff[diff:1]", 2000, 50, 15000, 1));
+"""
+
 # a recursion that reads the result of a call: one stage, never split
 CALL_IN_FEEDBACK = """
 process = + ~ (sin : *(0.5));
@@ -74,9 +81,10 @@ def _is_staged(prog) -> bool:
 
 
 @pytest.mark.parametrize("precision", ["double", "single"])
-@pytest.mark.parametrize("code", [SYNTH, COMPRESSOR, STATE_OUTPUT, STATELESS_TANGENTS, FM_PAIR],
+@pytest.mark.parametrize("code", [SYNTH, COMPRESSOR, STATE_OUTPUT, STATELESS_TANGENTS, FM_PAIR,
+                                  LOWPASS8],
                          ids=["synth", "compressor", "state_output", "stateless_tangents",
-                              "fm_pair"])
+                              "fm_pair", "lowpass8"])
 def test_stages_compute_the_bits_of_one_loop(code, precision, monkeypatch):
     x = np.random.default_rng(1).uniform(-1, 1, (1, 700))
     pieces = [100, 37, 1, 262, 300]
@@ -126,3 +134,15 @@ def test_a_jvp_bound_by_the_window_is_cut_between_its_oscillators(monkeypatch):
     modulator, carrier = _stage_loops(prog._kernel(True).source)
     assert modulator.count("np.floor(") == 2 and carrier.count("np.floor(") == 2
     assert "tangents[" not in modulator and "tangents[" in carrier
+
+
+def test_a_cascade_bound_by_the_float_window_is_cut_in_two(monkeypatch):
+    """The 8th-order lowpass is four biquads in series (two multiply-adds each for the
+    output): render and jvp run as two loops of two biquads each, the tangents written
+    by the second."""
+    prog = _compile(LOWPASS8, 64, monkeypatch, "double")
+    for with_tangents in (False, True):
+        first, second = _stage_loops(prog._kernel(with_tangents).source)
+        assert first.count("fd_fnma(") == 4 and second.count("fd_fnma(") == 4
+        assert "tangents[" not in first
+    assert "tangents[" in second

@@ -7,12 +7,22 @@ A loop's samples overlap in the core as far as three limits let them:
 - the instructions the core can start per cycle;
 - the core's window of instructions in flight. A sample stays in it from its first
   instruction to its last, the longest path through its statements; the window holds
-  `WINDOW` instructions, so a loop with long paths and many instructions per sample has
-  few samples in flight. An FM pair's jvp loop (two oscillators, each a phase recursion
-  and a 512 KB table read, then the tangents) was bound by it: 8.6 ns a sample, where its
-  recursions alone allow about 2. Cut between the oscillators, each loop has half the
-  path and fewer instructions (5.9 ns). The same cut of the render loop, whose window
-  limit is near its recursions' already, costs (4.0 -> 5.3 ns): the model keeps one loop.
+  `WINDOW` instructions, and `FLOAT_WINDOW` of them floating-point (the reorder buffer
+  and the floating-point scheduler's queues), so a loop with long paths and many
+  instructions per sample has few samples in flight (a window that holds less than one
+  sample holds part of one, which runs as its own path allows: a sample per path). An
+  FM pair's jvp loop (two oscillators, each a phase recursion and a 512 KB table read,
+  then the tangents) was bound by it: 8.6 ns a sample, where its recursions alone allow
+  about 2. Cut between the oscillators, each loop has half the path and fewer
+  instructions (5.9 ns). The same cut of the render loop, whose window limit is near its
+  recursions' already, costs (4.0 -> 5.3 ns): the model keeps one loop.
+The floating-point window: an 8th-order Butterworth lowpass (four biquads in series, 35
+instructions a sample in its render, 25 of them floating-point, 82 and 64 in its jvp, on
+a path of about 70 cycles) ran its jvp in about 34 cycles a sample, where the whole window
+allowed 20 and the floating-point one allows 40. Cut between the second biquad and the
+third, render and jvp both ran faster (median of paired timings: 0.82 and 0.83 of the
+one loop's time; the jvp 0.96 in another run, as this machine's speed varies). The FM
+pair's render (63 instructions, 23 floating-point: the rest table indices) stays one loop.
 The figures are rough, for comparing ways to cut one loop, not for predicting times.
 """
 from __future__ import annotations
@@ -20,11 +30,15 @@ from __future__ import annotations
 from typing import Dict, Iterable, Sequence, Tuple
 
 from ..latency import FUSED_MULTIPLY_ADD, latency
+from ..signals.nodes import INT_KIND
 from ..signals.packs import is_pack
 from .plan import (Assign, DelayRead, DelayWrite, ScalarState, TableRead, TableWrite, Value,
                    defines, reads)
 
 WINDOW = 320.0   # instructions in flight (a reorder buffer of recent x86-64 cores)
+# floating-point instructions in flight (their scheduler and its queue: 64 + 64 on AMD's
+# Zen 4)
+FLOAT_WINDOW = 128.0
 ISSUE = 4.0      # instructions started per cycle, sustained
 L1_BYTES = 32 * 1024
 LOAD = 5.0       # a load from the L1 cache
@@ -61,6 +75,13 @@ def statement_latency(stmt) -> float:
     if isinstance(stmt, DelayRead):
         return LOAD if not stmt.line.shift_register else 0.0
     return 1.0
+
+
+def is_floating(stmt) -> bool:
+    """Whether a statement runs on the floating-point side: it computes a float or a
+    pack (loads, stores and index arithmetic do not)."""
+    target = defines(stmt)
+    return isinstance(stmt, Assign) and target is not None and target.kind != INT_KIND
 
 
 def statement_work(stmt) -> float:
@@ -106,6 +127,7 @@ class LoopModel:
     def __init__(self):
         self.ready: Dict[str, float] = {}
         self.work = LOOP
+        self.float_work = 0.0
         self.path = 0.0
 
     def add(self, statements: Iterable[object]) -> None:
@@ -117,9 +139,14 @@ class LoopModel:
                 self.ready[target.name] = done
             self.path = max(self.path, done)
             self.work += statement_work(stmt)
+            if is_floating(stmt):
+                self.float_work += statement_work(stmt)
 
     def cycles(self, recurrence: float, crossings: int) -> float:
         """Cycles per sample, with recursions that take `recurrence` cycles and
         `crossings` values loaded from or stored for other loops."""
         work = self.work + CROSSING * crossings / 2
-        return max(recurrence, work / ISSUE, (self.path + LOAD) * work / WINDOW)
+        in_flight = self.path + LOAD
+        return max(recurrence, work / ISSUE,
+                   in_flight * min(1.0, work / WINDOW),
+                   in_flight * min(1.0, self.float_work / FLOAT_WINDOW))
