@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from numba import njit
 
 import faustdiff
-from faustdiff.codegen import runtime_helpers
+from faustdiff.codegen import python_source, runtime_helpers
 from faustdiff.codegen.cache import load_numba_kernel
 from faustdiff.codegen.plan import plan_kernel
 from faustdiff.codegen.python_source import render_source
@@ -300,3 +300,33 @@ def test_an_envelope_followers_tangents_are_chosen_without_a_branch_on_the_signa
     np.testing.assert_array_equal(results[0][0], results[1][0])
     np.testing.assert_array_equal(results[0][1], results[1][1])
     assert np.count_nonzero(results[0][1]) > 1000
+
+
+def test_a_loop_without_state_computes_its_packs_lane_by_lane(monkeypatch, tmp_path):
+    """A clipper has no state: its samples are independent, and its jvp loop holds each
+    tangent pack as one scalar a lane, which LLVM vectorizes across samples (a loop
+    holding an LLVM vector it does not). The tangents are the bits of the packs."""
+    monkeypatch.setenv("FAUSTDIFF_CACHE_DIR", str(tmp_path / "lanes"))
+    prog = faustdiff.compile_file("tests/programs/diff/clip.dsp")
+    source = prog.kernel_source(with_tangents=True)
+    loop = source[source.index("for _i_"):]
+    # (packs computed before the loop are read lane by lane: fd_vlane)
+    assert not re.search(r"fd_v(?!lane)", loop), loop
+    assert re.search(r"tangents\[\d+, \d+, _i_t\] = v\d+_\d\n", loop), loop
+    monkeypatch.setattr(python_source, "_lanes_loop", lambda block, statements: False)
+    monkeypatch.setenv("FAUSTDIFF_CACHE_DIR", str(tmp_path / "packs"))
+    packed = faustdiff.compile_file("tests/programs/diff/clip.dsp")
+    assert "fd_vfma(" in packed.kernel_source(with_tangents=True)
+    x = np.random.default_rng(5).uniform(-2, 2, (1, 4000))
+    y, dy = prog.jvp(x)
+    want_y, want_dy = packed.jvp(x)
+    np.testing.assert_array_equal(y, want_y)
+    assert dy.keys() == want_dy.keys() and all(np.any(dy[k] != 0) for k in dy)
+    for key in dy:
+        np.testing.assert_array_equal(dy[key], want_dy[key])
+    kernel = load_numba_kernel(source.replace("cache=True", "cache=False"))
+    out, tangents = prog._kernel(True).arrays((), 2, 2, 64)
+    kernel(64, x[:, :64], out, tangents, prog._kernel(True).fresh_state(),
+           prog._param_values(None))
+    assembly = "".join(kernel.inspect_asm().values())
+    assert re.search(r"\bvfmadd\w*pd\s[^\n]*%[yz]mm", assembly), "not vectorized"

@@ -18,6 +18,13 @@ PROGRAMS = sorted((ROOT / "tests" / "programs" / "diff").glob("*.dsp")) + sorted
     p for p in (ROOT / "examples").glob("*/diff.dsp") if p.parent.name != "delay")
 N = 3000
 TOLERANCE = 1e-4
+# Two float32 renders of one program differ by the rounding the program amplifies: a
+# resonant filter's tangents (fi.resonbp, q = 4) came out 1.0e-4 from the float64 truth
+# under the real compiler on one machine (AMD Zen 4), 3.0e-5 under faustdiff, 1.3e-4
+# apart. So a channel may differ by ROUNDING_MARGIN times faustdiff's own float32 error
+# (against its float64 run) where that is above TOLERANCE; a wrong derivative program
+# differs by far more (order 1).
+ROUNDING_MARGIN = 10.0
 
 # Known disagreements, each an xfail(strict=True): the derivative program of these renders
 # differently under the real compiler.
@@ -54,7 +61,9 @@ def test_derivative_program_renders_the_tangents(path):
     y, dy = single.jvp(x, n=N)
     blocks = [y] + [dy[k] for k in dy]  # the outputs, then the tangents of each parameter
     got = np.concatenate(blocks)
-    assert want.shape == got.shape
+    y64, dy64 = prog.jvp(x, n=N)
+    exact = np.concatenate([y64] + [dy64[k] for k in dy64])
+    assert want.shape == got.shape == exact.shape
     width = y.shape[0]
     for start in range(0, got.shape[0], width):
         # A channel whose true value is 0 (d(x*g/g)/dg) holds only float32 rounding noise
@@ -63,4 +72,7 @@ def test_derivative_program_renders_the_tangents(path):
         for channel in range(start, start + width):
             scale = max(float(rms(got[channel])), floor)
             rel = float(rms(got[channel] - want[channel])) / scale
-            assert rel <= TOLERANCE, f"channel {channel}: relative RMS {rel:.2e}"
+            own_rounding = float(rms(got[channel] - exact[channel])) / scale
+            allowed = max(TOLERANCE, ROUNDING_MARGIN * own_rounding)
+            assert rel <= allowed, (f"channel {channel}: relative RMS {rel:.2e} (faustdiff's "
+                                    f"own float32 rounding {own_rounding:.2e})")

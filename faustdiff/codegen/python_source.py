@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import re
 from importlib import resources
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from ..signals.nodes import FLOAT_KIND, INT_KIND
 from ..signals.packs import is_pack
@@ -44,6 +44,9 @@ class _Renderer:
         # the float comparisons of the loop body being written: name -> (a, b, op), for
         # the pack selects they decide (fd_vselect_cmp)
         self.comparisons: Dict[str, Tuple[str, str, str]] = {}
+        # in a loop without state, the packs it computes, each written as one scalar a
+        # lane (`_lanes_loop`); None in every other loop
+        self.lane_packs: Optional[set] = None
 
     def literal(self, value, kind: str) -> str:
         if kind == INT_KIND:
@@ -129,6 +132,50 @@ class _Renderer:
     def pack_of(lanes: List[str]) -> str:
         items = f"({lanes[0]},)" if len(lanes) == 1 else f"({', '.join(lanes)})"
         return f"fd_vmake({items})"
+
+    # A loop without state (no recursion, no delay line, no table it writes) has samples
+    # independent of each other, which LLVM vectorizes, eight float64 samples an
+    # instruction, but not while the loop holds an LLVM vector of its own: there each
+    # pack it computes is a scalar a lane, `v_0, v_1...`, computed as the pack operations
+    # compute each lane (the same bits). A clipper's jvp, 2 parameters: 0.39 -> 0.11 ms
+    # per second of audio. Packs from outside the loop stay vectors, read lane by lane.
+    def lane(self, v: Value, position: int) -> str:
+        if self.lane_packs is not None and v.name in self.lane_packs:
+            return f"{v.name}_{position}"
+        return f"fd_vlane({v.name}, {position})"
+
+    def lane_assign(self, a: Assign) -> List[str]:
+        t, ops = a.target, a.operands
+        zero = self.literal(0.0, FLOAT_KIND)
+        lanes = range(t.kind.width)
+        if a.op == "pseed":
+            values = [self.literal(1.0, FLOAT_KIND)]
+        elif a.op == "pzero":
+            values = [zero] * t.kind.width
+        elif a.op == "pexpand":
+            have = ops[0].kind
+            values = [zero if have.position(k) is None else self.lane(ops[0], have.position(k))
+                      for k in t.kind.lanes]
+        elif a.op in ("pscale", "pscale0"):
+            coef = self.cast(ops[0], FLOAT_KIND)
+            values = [f"({coef} * {self.lane(ops[1], i)})" for i in lanes]
+            if a.op == "pscale0":   # 0 where the lane is 0, whatever the coefficient
+                values = [f"({zero} if {self.lane(ops[1], i)} == 0 else {v})"
+                          for i, v in zip(lanes, values)]
+        elif a.op == "padd":
+            values = [f"({self.lane(ops[0], i)} + {self.lane(ops[1], i)})" for i in lanes]
+        elif a.op == "pfma":
+            coef = self.cast(ops[0], FLOAT_KIND)
+            values = [f"fd_fma({coef}, {self.lane(ops[1], i)}, {self.lane(ops[2], i)})"
+                      for i in lanes]
+        else:   # pselect2/3: a select of each lane on the same selector
+            op = a.op[1:]
+            kinds = operand_kinds(op, [ops[0].kind] + [FLOAT_KIND] * (len(ops) - 1), FLOAT_KIND)
+            selector = self.cast(ops[0], kinds[0])
+            values = [PRIMITIVES[op].emit([selector] + [self.lane(v, i) for v in ops[1:]], kinds)
+                      for i in lanes]
+        self.lane_packs.add(t.name)
+        return [f"{t.name}_{i} = {value}" for i, value in enumerate(values)]
 
     def buffer(self, kind) -> str:
         return "istate" if kind == INT_KIND else "fstate"
@@ -217,6 +264,8 @@ class _Renderer:
 
     def statement(self, stmt, counter: str) -> List[str]:
         if isinstance(stmt, Assign):
+            if self.lane_packs is not None and is_pack(stmt.target.kind):
+                return self.lane_assign(stmt)
             return [self.assign(stmt, counter)]
         if isinstance(stmt, DelayRead):
             return self.delay_read(stmt, counter)
@@ -239,8 +288,13 @@ class _Renderer:
             return self.slots_write(str(slot), local)
         return [f"{self.buffer(local.kind)}[{slot}] = {local.name}"]
 
-    def block(self, b: LoopBlock, length: str, per_sample: List[str], start: str) -> List[str]:
-        """The lines of one loop block: constants, control rate, state, the loop."""
+    def block(self, b: LoopBlock, length: str, per_sample: List[str], start: str,
+              tangent_rows=(), lanes: bool = False) -> List[str]:
+        """The lines of one loop block: constants, control rate, state, the loop.
+        `per_sample` lines end each sample, then `tangent_rows`' stores: (row, pack,
+        lane), each a lane of a pack written to `tangents[row]`. `lanes`: a loop without
+        state may hold its packs lane by lane (not a table's init loop, whose
+        `per_sample` lines store whole packs)."""
         b, known = fold_block(b, self.precision)
         self.known.update(known)
         self.comparisons = {}
@@ -254,11 +308,14 @@ class _Renderer:
         lines += [x for v, slot in scalars for x in self.load(v, slot)]
         lines.append(f"{c} = {start}")
         if b.stages:
-            lines += self.staged_loop(b, length, per_sample)
+            lines += self.staged_loop(b, length, per_sample, tangent_rows)
         else:
+            statements = b.loop_start + b.loop
+            self.lane_packs = set() if lanes and _lanes_loop(b, statements) else None
             lines.append(f"for _i_{c} in range({length}):")
-            lines += ["    " + x for x in self.sample(b.loop_start + b.loop, per_sample,
-                                                    b.rec_updates, b.delay_lines, c)]
+            lines += ["    " + x for x in self.sample(statements, per_sample, b.rec_updates,
+                                                    b.delay_lines, c, tangent_rows)]
+            self.lane_packs = None
         lines += [x for v, slot in scalars for x in self.store(v, slot)]
         # only the constants the block reads: most folded ones only led to others
         used = set(_NAME.findall("\n".join(lines)))
@@ -266,7 +323,7 @@ class _Renderer:
                 for v, value in b.constants if v.name in used] + lines
 
     def sample(self, statements, per_sample: List[str], rec_updates, delay_lines, c: str,
-               loads=(), stores=()) -> List[str]:
+               tangent_rows=(), loads=(), stores=()) -> List[str]:
         """The body of a sample loop: values from scratch slots (`loads`, as
         (value, index expression)), the statements, the per-sample lines, values to
         scratch slots (`stores`), then every state scalar takes its next value at once
@@ -277,6 +334,8 @@ class _Renderer:
         for stmt in statements:
             body += self.statement(stmt, c)
         body += per_sample
+        body += [f"tangents[{row}, _i_{c}] = {self.lane(v, position)}"
+                 for row, v, position in tangent_rows]
         body += [x for value, at in stores for x in self.store(value, at)]
         updates = [(st.local.name, v.name) for st, v in rec_updates]
         for line in delay_lines:
@@ -294,7 +353,8 @@ class _Renderer:
         body.append(f"{c} += 1")
         return body
 
-    def staged_loop(self, b: LoopBlock, length: str, per_sample: List[str]) -> List[str]:
+    def staged_loop(self, b: LoopBlock, length: str, per_sample: List[str],
+                    tangent_rows) -> List[str]:
         """The loop as stages (codegen/fission.py): blocks of samples, each stage over
         the whole block before the next, the values between them in scratch slots (one
         per sample of the block, a pack's lanes side by side). A state scalar a later
@@ -315,6 +375,7 @@ class _Renderer:
         for k, stage in enumerate(b.stages):
             body = self.sample(stage.statements, per_sample if k == last else [],
                                stage.rec_updates, stage.delay_lines, c,
+                               tangent_rows if k == last else (),
                                scratch(stage.loads), scratch(stage.stores))
             kept = [v.name for v in stage.restored]
             lines += [f"    _kept_{name} = {name}" for name in kept]
@@ -322,6 +383,20 @@ class _Renderer:
             lines += ["        " + x for x in body]
             lines += [f"    {name} = _kept_{name}" for name in kept]
         return lines
+
+
+def _lanes_loop(b: LoopBlock, statements) -> bool:
+    """Whether a loop's samples are independent of each other (see `_Renderer.lane`):
+    no recursion, no delay line, no table written or of packs; and it computes packs.
+    (Not the stages of a staged loop: the compressor's last stage, its packs loaded lane
+    by lane from the scratch slots of an earlier stage, ran 5% slower so.)"""
+    if b.rec_states or b.rec_updates or b.delay_lines:
+        return False
+    # (a table of packs is a written one's tangents: it is written in the loop)
+    if any(isinstance(stmt, (DelayRead, DelayWrite, TableWrite))
+           or (isinstance(stmt, TableRead) and is_pack(stmt.table.kind)) for stmt in statements):
+        return False
+    return any(isinstance(stmt, Assign) and is_pack(stmt.target.kind) for stmt in statements)
 
 
 def _indent(lines: List[str], spaces: int) -> str:
@@ -338,9 +413,9 @@ def render_source(plan: KernelPlan, precision: str = "double") -> str:
         tables += r.block(init.block, str(init.table.size), fill, "0")
     main_b = plan.main
     per_sample = [f"outputs[{o}, _i_t] = {v.name}" for o, v in plan.outputs]
-    per_sample += [f"tangents[{k}, {o}, _i_t] = fd_vlane({v.name}, {position})"
-                   for k, o, v, position in plan.tangents]
-    main = r.block(main_b, "n", per_sample, "istate[0]") + ["istate[0] = t"]
+    tangent_rows = [(f"{k}, {o}", v, position) for k, o, v, position in plan.tangents]
+    main = r.block(main_b, "n", per_sample, "istate[0]", tangent_rows, lanes=True)
+    main.append("istate[0] = t")
     text = _template()
     text = text.replace("$tables", _indent(tables, 8))
     text = text.replace("$main", _indent(main, 4))
