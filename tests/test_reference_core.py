@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 import faustdiff
-from reference import corpus_inputs, corpus_programs, faust_available, render_with_faust
+from reference import (corpus_inputs, corpus_programs, faust_available, float32_allowance,
+                       render_with_faust)
 
 pytestmark = [pytest.mark.reference,
               pytest.mark.skipif(not faust_available(), reason="dawdreamer is not installed")]
@@ -26,11 +27,14 @@ def test_core_program_matches_faust(program):
     assert (prog.num_inputs, prog.num_outputs) == (program.num_inputs, want.shape[0])
     got = prog.render(x, n=N)
     # Faust renders in float32: compare faustdiff's float32 mode exactly where the
-    # program is exactly representable, and its float64 mode within float32 rounding
+    # program is exactly representable, and its float64 mode within float32 rounding (as
+    # much as the program amplifies it: a rotation recursion's)
     single = faustdiff.compile(program.code, precision="single", filename=str(program.path))
     got32 = single.render(x, n=N)
     for k in range(want.shape[0]):
-        assert relative_rms(got[k], want[k]) <= 1e-5 or relative_rms(got32[k], want[k]) <= 1e-6, (
-            f"output {k}: relative RMS {relative_rms(got[k], want[k]):.2e} (double), "
+        allowed = float32_allowance(1e-5, relative_rms(got32[k], got[k]))
+        assert relative_rms(got[k], want[k]) <= allowed or relative_rms(got32[k], want[k]) <= 1e-6, (
+            f"output {k}: relative RMS {relative_rms(got[k], want[k]):.2e} (double, {allowed:.1e} "
+            f"allowed), "
             f"{relative_rms(got32[k], want[k]):.2e} (single); first samples "
             f"faustdiff {got[k, :6]} faust {want[k, :6]}")
