@@ -51,6 +51,13 @@ SINGLE_TOLERANCE = 1e-6
 # and never more than NOISE_CEILING, so that such a program can still fail.
 NOISE_FACTOR = 30.0
 NOISE_CEILING = 1e-3
+# An int made from a float that crosses an integer (not one that settles on it: nudge()
+# keeps those off the grid) may flip at the crossing sample, which float32 rounding
+# decides: a resonant lowpass's step response at 96 kHz is 1.0000015 at its crossing
+# sample in float64, 1.0000104 in faustdiff's float32 render and 0.99998319 in libfaust's
+# (on an AMD Zen 4 machine). Flips by one at this many samples at most are that; a wrong
+# cast or rounding rule differs at many.
+MAX_INT_FLIPS = 2
 
 needs_faust = pytest.mark.skipif(not faust_available(), reason="dawdreamer is not installed")
 
@@ -118,6 +125,13 @@ def relative_rms(got: np.ndarray, want: np.ndarray) -> float:
     return float(np.sqrt(np.mean((got[ok] - want[ok]) ** 2)) / scale)
 
 
+def flipped_at_crossings(got: np.ndarray, want: np.ndarray) -> bool:
+    """Equal but for a difference of exactly 1 at no more than MAX_INT_FLIPS samples."""
+    apart = got.astype(np.float32).astype(np.float64) != want
+    return bool(apart.sum() <= MAX_INT_FLIPS
+                and np.all(np.abs(got[apart] - want[apart]) == 1.0))
+
+
 def exactly(got: np.ndarray, want: np.ndarray) -> bool:
     """Equal once faustdiff's samples pass through float32, as Faust's output buffers."""
     return bool(np.array_equal(got.astype(np.float32).astype(np.float64), want, equal_nan=True))
@@ -158,6 +172,9 @@ def output_agrees(expr, ours: Rendered, k: int, want: np.ndarray) -> Optional[st
             return None
         return "int output differs"
     if expr.is_int and (exactly(got, want) or exactly(ours.single()[k], want)):
+        return None
+    if expr.is_int and (flipped_at_crossings(got, want)
+                        or flipped_at_crossings(ours.single()[k], want)):
         return None
     # an int made from floats (int(x * 3e9)) inherits their rounding: as close as a float
     rms_double = relative_rms(got, want)
