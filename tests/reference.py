@@ -77,20 +77,21 @@ class FaustParameter:
     step: float
 
 
-@functools.cache
-def float32_allowance(floor: float, own_rounding: float) -> float:
+def float32_allowance(floor: float, own_rounding: float, factor: float = 10.0,
+                      ceiling: float = 1e-3) -> float:
     """How far a float32 rendering by the real compiler may be from faustdiff's, at least
     `floor`: two float32 renderings of one program differ by the rounding the program
     amplifies, which faustdiff's own float32 rendering shows against its float64 one
     (`own_rounding`, relative). A rotation recursion (2000 samples) came out 1.38e-5 from
     the float64 result under libfaust on an AMD Zen 4 machine and 1.49e-5 under
-    faustdiff; a resonant filter's tangents 1.0e-4 and 3.0e-5. Up to ten times that, and
-    never more than 1e-3: a wrong program is off by far more, and a program whose
+    faustdiff; a resonant filter's tangents 1.0e-4 and 3.0e-5. Up to `factor` times that,
+    and never more than `ceiling`: a wrong program is off by far more, and a program whose
     rendering a rounding tie decides (a sample-and-hold on an exact zero crossing) is an
     ill-posed reference."""
-    return max(floor, min(1e-3, 10.0 * own_rounding))
+    return max(floor, min(ceiling, factor * own_rounding))
 
 
+@functools.cache
 def faust_available() -> bool:
     """True when dawdreamer (and so libfaust) can be imported; tests skip otherwise."""
     try:

@@ -33,7 +33,7 @@ from faust_generator import SAMPLE_RATES, SAMPLES, Expr, FuzzProgram, Slider, ba
 from faustdiff.errors import FaustDiffError
 from faustdiff.parse import parse_string
 from faustdiff.parse.parser import _get_parser
-from reference import (FaustCompileError, corpus_inputs, faust_available,
+from reference import (FaustCompileError, corpus_inputs, faust_available, float32_allowance,
                        render_with_faust)
 
 EXAMPLES = int(os.environ.get("FAUSTDIFF_FUZZ_EXAMPLES", "300"))
@@ -194,7 +194,7 @@ def output_agrees(expr, ours: Rendered, k: int, want: np.ndarray) -> Optional[st
     # render and only 1.75e-6 in ours, 17 times less (both round the coefficients to
     # float32; a pole this close to 1 turns their ~6e-8 into ~3e-5 of DC gain).
     noise = relative_rms(single, got)
-    if rms_double <= min(max(DOUBLE_TOLERANCE, NOISE_FACTOR * noise), NOISE_CEILING):
+    if rms_double <= float32_allowance(DOUBLE_TOLERANCE, noise, NOISE_FACTOR, NOISE_CEILING):
         return None
     return (f"relative RMS {rms_double:.2e} (double), {rms_single:.2e} (single); "
             f"faustdiff's float32 strays {noise:.2e} from its float64")

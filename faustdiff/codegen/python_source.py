@@ -119,10 +119,7 @@ class _Renderer:
         if a.op == "pzero":
             return self.pack_of([self.literal(0.0, FLOAT_KIND)] * t.kind.width)
         if a.op == "pexpand":
-            have = ops[0].kind
-            lanes = [self.literal(0.0, FLOAT_KIND) if have.position(k) is None
-                     else f"fd_vlane({ops[0].name}, {have.position(k)})" for k in t.kind.lanes]
-            return self.pack_of(lanes)
+            return self.pack_of(self.expanded(ops[0], t.kind))
         if a.op == "pselect2" and ops[0].name in self.comparisons:
             x, y, op = self.comparisons[ops[0].name]
             return f"fd_vselect_cmp({x}, {y}, {op!r}, {ops[2].name}, {ops[1].name})"
@@ -144,6 +141,12 @@ class _Renderer:
             return f"{v.name}_{position}"
         return f"fd_vlane({v.name}, {position})"
 
+    def expanded(self, v: Value, pack) -> List[str]:
+        """The lanes of `pack`: v's where it has one, 0 where it has none (pexpand)."""
+        have = v.kind
+        return [self.literal(0.0, FLOAT_KIND) if have.position(k) is None
+                else self.lane(v, have.position(k)) for k in pack.lanes]
+
     def lane_assign(self, a: Assign) -> List[str]:
         t, ops = a.target, a.operands
         zero = self.literal(0.0, FLOAT_KIND)
@@ -153,9 +156,7 @@ class _Renderer:
         elif a.op == "pzero":
             values = [zero] * t.kind.width
         elif a.op == "pexpand":
-            have = ops[0].kind
-            values = [zero if have.position(k) is None else self.lane(ops[0], have.position(k))
-                      for k in t.kind.lanes]
+            values = self.expanded(ops[0], t.kind)
         elif a.op in ("pscale", "pscale0"):
             coef = self.cast(ops[0], FLOAT_KIND)
             values = [f"({coef} * {self.lane(ops[1], i)})" for i in lanes]

@@ -138,9 +138,10 @@ class LoopModel:
             if target is not None:
                 self.ready[target.name] = done
             self.path = max(self.path, done)
-            self.work += statement_work(stmt)
+            work = statement_work(stmt)
+            self.work += work
             if is_floating(stmt):
-                self.float_work += statement_work(stmt)
+                self.float_work += work
 
     def cycles(self, recurrence: float, crossings: int) -> float:
         """Cycles per sample, with recursions that take `recurrence` cycles and
