@@ -125,16 +125,21 @@ def relative_rms(got: np.ndarray, want: np.ndarray) -> float:
     return float(np.sqrt(np.mean((got[ok] - want[ok]) ** 2)) / scale)
 
 
+def as_faust_buffer(samples: np.ndarray) -> np.ndarray:
+    """faustdiff's samples passed through float32, as Faust's output buffers hold them."""
+    return samples.astype(np.float32).astype(np.float64)
+
+
 def flipped_at_crossings(got: np.ndarray, want: np.ndarray) -> bool:
     """Equal but for a difference of exactly 1 at no more than MAX_INT_FLIPS samples."""
-    apart = got.astype(np.float32).astype(np.float64) != want
+    apart = as_faust_buffer(got) != want
     return bool(apart.sum() <= MAX_INT_FLIPS
                 and np.all(np.abs(got[apart] - want[apart]) == 1.0))
 
 
 def exactly(got: np.ndarray, want: np.ndarray) -> bool:
     """Equal once faustdiff's samples pass through float32, as Faust's output buffers."""
-    return bool(np.array_equal(got.astype(np.float32).astype(np.float64), want, equal_nan=True))
+    return bool(np.array_equal(as_faust_buffer(got), want, equal_nan=True))
 
 
 @dataclass

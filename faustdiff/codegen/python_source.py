@@ -114,12 +114,9 @@ class _Renderer:
     # compute on all its lanes.
     def pack_op(self, a: Assign) -> str:
         t, ops = a.target, a.operands
-        if a.op == "pseed":
-            return self.pack_of([self.literal(1.0, FLOAT_KIND)])
-        if a.op == "pzero":
-            return self.pack_of([self.literal(0.0, FLOAT_KIND)] * t.kind.width)
-        if a.op == "pexpand":
-            return self.pack_of(self.expanded(ops[0], t.kind))
+        lanes = self.made_lanes(a)
+        if lanes is not None:
+            return self.pack_of(lanes)
         if a.op == "pselect2" and ops[0].name in self.comparisons:
             x, y, op = self.comparisons[ops[0].name]
             return f"fd_vselect_cmp({x}, {y}, {op!r}, {ops[2].name}, {ops[1].name})"
@@ -141,42 +138,52 @@ class _Renderer:
             return f"{v.name}_{position}"
         return f"fd_vlane({v.name}, {position})"
 
-    def expanded(self, v: Value, pack) -> List[str]:
-        """The lanes of `pack`: v's where it has one, 0 where it has none (pexpand)."""
-        have = v.kind
-        return [self.literal(0.0, FLOAT_KIND) if have.position(k) is None
-                else self.lane(v, have.position(k)) for k in pack.lanes]
-
-    def lane_assign(self, a: Assign) -> List[str]:
+    def made_lanes(self, a: Assign) -> Optional[List[str]]:
+        """The lanes of a pack made from scalars (pseed, pzero, pexpand: v's lanes where
+        it has them, 0 where not); None for the pack operations that compute."""
         t, ops = a.target, a.operands
         zero = self.literal(0.0, FLOAT_KIND)
-        lanes = range(t.kind.width)
         if a.op == "pseed":
-            values = [self.literal(1.0, FLOAT_KIND)]
-        elif a.op == "pzero":
-            values = [zero] * t.kind.width
-        elif a.op == "pexpand":
-            values = self.expanded(ops[0], t.kind)
-        elif a.op in ("pscale", "pscale0"):
+            return [self.literal(1.0, FLOAT_KIND)]
+        if a.op == "pzero":
+            return [zero] * t.kind.width
+        if a.op == "pexpand":
+            have = ops[0].kind
+            return [zero if have.position(k) is None else self.lane(ops[0], have.position(k))
+                    for k in t.kind.lanes]
+        return None
+
+    def lane_assign(self, a: Assign) -> List[str]:
+        values = self.made_lanes(a)
+        if values is None:
+            values = self.computed_lanes(a)
+        self.lane_packs.add(a.target.name)
+        return [f"{a.target.name}_{i} = {value}" for i, value in enumerate(values)]
+
+    def computed_lanes(self, a: Assign) -> List[str]:
+        """Each lane of a pack operation, as the vector operation computes it."""
+        t, ops = a.target, a.operands
+        lanes = range(t.kind.width)
+        if a.op in ("pscale", "pscale0"):
             coef = self.cast(ops[0], FLOAT_KIND)
             values = [f"({coef} * {self.lane(ops[1], i)})" for i in lanes]
             if a.op == "pscale0":   # 0 where the lane is 0, whatever the coefficient
+                zero = self.literal(0.0, FLOAT_KIND)
                 values = [f"({zero} if {self.lane(ops[1], i)} == 0 else {v})"
                           for i, v in zip(lanes, values)]
-        elif a.op == "padd":
-            values = [f"({self.lane(ops[0], i)} + {self.lane(ops[1], i)})" for i in lanes]
-        elif a.op == "pfma":
+            return values
+        if a.op == "padd":
+            return [f"({self.lane(ops[0], i)} + {self.lane(ops[1], i)})" for i in lanes]
+        if a.op == "pfma":
             coef = self.cast(ops[0], FLOAT_KIND)
-            values = [f"fd_fma({coef}, {self.lane(ops[1], i)}, {self.lane(ops[2], i)})"
-                      for i in lanes]
-        else:   # pselect2/3: a select of each lane on the same selector
-            op = a.op[1:]
-            kinds = operand_kinds(op, [ops[0].kind] + [FLOAT_KIND] * (len(ops) - 1), FLOAT_KIND)
-            selector = self.cast(ops[0], kinds[0])
-            values = [PRIMITIVES[op].emit([selector] + [self.lane(v, i) for v in ops[1:]], kinds)
-                      for i in lanes]
-        self.lane_packs.add(t.name)
-        return [f"{t.name}_{i} = {value}" for i, value in enumerate(values)]
+            return [f"fd_fma({coef}, {self.lane(ops[1], i)}, {self.lane(ops[2], i)})"
+                    for i in lanes]
+        # pselect2/3: a select of each lane on the same selector
+        op = a.op[1:]
+        kinds = operand_kinds(op, [ops[0].kind] + [FLOAT_KIND] * (len(ops) - 1), FLOAT_KIND)
+        selector = self.cast(ops[0], kinds[0])
+        return [PRIMITIVES[op].emit([selector] + [self.lane(v, i) for v in ops[1:]], kinds)
+                for i in lanes]
 
     def buffer(self, kind) -> str:
         return "istate" if kind == INT_KIND else "fstate"
@@ -391,10 +398,10 @@ def _lanes_loop(b: LoopBlock, statements) -> bool:
     no recursion, no delay line, no table written or of packs; and it computes packs.
     (Not the stages of a staged loop: the compressor's last stage, its packs loaded lane
     by lane from the scratch slots of an earlier stage, ran 5% slower so.)"""
-    if b.rec_states or b.rec_updates or b.delay_lines:
+    if b.rec_states or b.delay_lines:  # (every delay read or write is of one of its lines)
         return False
     # (a table of packs is a written one's tangents: it is written in the loop)
-    if any(isinstance(stmt, (DelayRead, DelayWrite, TableWrite))
+    if any(isinstance(stmt, TableWrite)
            or (isinstance(stmt, TableRead) and is_pack(stmt.table.kind)) for stmt in statements):
         return False
     return any(isinstance(stmt, Assign) and is_pack(stmt.target.kind) for stmt in statements)
