@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime
+import itertools
 import json
 import math
 import os
@@ -56,6 +57,10 @@ MISSING = "—"
 # MIN_TIMED_SECONDS in all, at most MAX_REPEATS.
 MIN_TIMED_SECONDS = 0.5
 MAX_REPEATS = 200
+# A ratio of two calls timed in the same rounds is the median of its per-round ratios
+# when they share at least this many rounds (else, and across rounds, of the best times).
+MIN_PAIRED_ROUNDS = 5
+_ROUND_NUMBERS = itertools.count()  # one numbering for every time_calls of a run
 # Relative difference from JAX above which the notes flag a disagreement (both float64).
 DISAGREEMENT = 1e-6
 
@@ -70,10 +75,12 @@ class BenchProgram:
 
 @dataclasses.dataclass(frozen=True)
 class Timing:
-    """Seconds per call: the best and the median of the timed repeats."""
+    """Seconds per call: the best and the median of the timed repeats, and each repeat's
+    time by the round it was timed in (rounds are numbered across the whole run)."""
 
     best: float
     median: float
+    by_round: Mapping[int, float] = dataclasses.field(default_factory=dict, compare=False)
 
 
 @dataclasses.dataclass
@@ -137,12 +144,13 @@ def time_calls(calls: Mapping[Name, Callable[[], object]], repeats: int) -> Dict
 
     The speed of a shared machine drifts, by as much as 1.6 times over seconds (another
     tenant on the same physical core). Calls timed in the same rounds see the same drift,
-    so the ratios of their best times hold even when the times themselves move; timed one
-    after the other, a call could get all the quiet moments and the next none."""
+    so the ratios of their times in a round hold even when the times themselves move;
+    timed one after the other, a call could get all the quiet moments and the next none."""
     names = list(calls)
     for name in names:
         calls[name]()
     times: Dict[Name, List[float]] = {name: [] for name in names}
+    by_round: Dict[Name, Dict[int, float]] = {name: {} for name in names}
 
     def wanted(name: Name) -> bool:
         done = times[name]
@@ -151,14 +159,17 @@ def time_calls(calls: Mapping[Name, Callable[[], object]], repeats: int) -> Dict
 
     rounds = 0
     while any(map(wanted, names)):
+        number = next(_ROUND_NUMBERS)
         for k in range(len(names)):
             name = names[(rounds + k) % len(names)]
             if wanted(name):
                 start = time.perf_counter()
                 calls[name]()
                 times[name].append(time.perf_counter() - start)
+                by_round[name][number] = times[name][-1]
         rounds += 1
-    return {name: Timing(min(t), statistics.median(t)) for name, t in times.items()}
+    return {name: Timing(min(t), statistics.median(t), by_round[name])
+            for name, t in times.items()}
 
 
 def short_error(error: BaseException) -> str:
@@ -424,9 +435,17 @@ def fmt(value: Optional[float], digits: int = 3) -> str:
 
 
 def ratio(numerator: Optional[Timing], denominator: Optional[Timing]) -> Optional[float]:
+    """The median of the per-round ratios of two calls timed in the same rounds: each
+    compares calls made a moment apart, where the best times may come from different
+    moments of a shared machine (a slow spell over one call's rounds moved faustdiff's
+    jvp / primal by 0.3 to 0.4 between runs). Calls timed in rounds of their own (JAX's)
+    are compared by their best times."""
     if numerator is None or denominator is None or denominator.best <= 0:
         return None
-    return numerator.best / denominator.best
+    shared = numerator.by_round.keys() & denominator.by_round.keys()
+    if len(shared) < MIN_PAIRED_ROUNDS:
+        return numerator.best / denominator.best
+    return statistics.median(numerator.by_round[r] / denominator.by_round[r] for r in shared)
 
 
 def geometric_mean(values: Sequence[Optional[float]]) -> Optional[float]:
@@ -603,14 +622,16 @@ def report(results: Sequence[ProgramResult], args, dawdreamer, jax, jax_state: s
         f"**Method.** {method_text(args)}", "",
         "## Run time (ms per second of audio, lower is better)", "",
         *markdown_table(RUN_COLUMNS, [run_row(r) for r in results] + [geomean_row(results)]), "",
-        "Ratios are of the best times; \"jvp / primal\" is faustdiff's. libfaust renders "
+        "Ratios of calls timed in the same rounds are the medians of their per-round ratios "
+        "(JAX's, timed in rounds of their own, of the best times); \"jvp / primal\" is "
+        "faustdiff's. libfaust renders "
         "in float32: \"faustdiff f32 / libfaust\" compares the same precision. "
         "The programs are in `scripts/bench_programs/`.", "",
         "## Batches", "",
         f"`Program.render_batch` over {BATCH_ITEMS} parameter settings, ms of computation per "
         "second of audio per item (best of the calls), on one worker thread and on every "
-        "usable core; the speed-up is the throughput ratio. Every program's batches are "
-        "timed in the same rounds, at the end of the run.", "",
+        "usable core; the speed-up is the throughput ratio (the median of the per-round "
+        "ratios). Every program's batches are timed in the same rounds, at the end of the run.", "",
         *markdown_table(BATCH_COLUMNS, [batch_row(r) for r in results]), "",
         "## Compile time (s)", "",
         *markdown_table(COMPILE_COLUMNS, [compile_row(r) for r in results]), "",

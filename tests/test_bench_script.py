@@ -130,3 +130,31 @@ def test_calls_timed_side_by_side_share_the_slow_spells_of_the_machine(monkeypat
     assert made[2:] == ["a", "b", "b", "a", "a", "b", "b", "a"]  # each round in a new order
     assert timings["a"].best < 0.005 and timings["b"].best < 0.005
     assert 0.5 < timings["a"].best / timings["b"].best < 2
+
+
+def test_ratios_of_calls_timed_in_the_same_rounds_are_medians_of_per_round_ratios():
+    """A call's lucky moment alone does not decide a ratio: `a` took twice as long as `b`
+    in every round but the first, where a quiet moment came to it alone. Calls timed in
+    rounds of their own are compared by their best times."""
+    bench = bench_module()
+
+    def timing(times, first_round=0):
+        by_round = {first_round + r: t for r, t in enumerate(times)}
+        return bench.Timing(min(times), sorted(times)[len(times) // 2], by_round)
+
+    a = timing([1.0] + [2.0] * 6)
+    b = timing([1.0] * 7)
+    assert bench.ratio(a, b) == 2.0
+    assert a.best / b.best == 1.0
+    assert bench.ratio(a, timing([1.0] * 7, first_round=100)) == 1.0
+    assert bench.ratio(a, None) is None
+
+
+def test_time_calls_numbers_rounds_across_calls(monkeypatch):
+    bench = bench_module()
+    monkeypatch.setattr(bench, "MIN_TIMED_SECONDS", 0.0)
+    first = bench.time_calls({"a": lambda: None, "b": lambda: None}, repeats=6)
+    second = bench.time_calls({"c": lambda: None}, repeats=6)
+    assert first["a"].by_round.keys() == first["b"].by_round.keys()
+    assert len(first["a"].by_round) == 6
+    assert not first["a"].by_round.keys() & second["c"].by_round.keys()
