@@ -330,3 +330,52 @@ def test_a_loop_without_state_computes_its_packs_lane_by_lane(monkeypatch, tmp_p
            prog._param_values(None))
     assembly = "".join(kernel.inspect_asm().values())
     assert re.search(r"\bvfmadd\w*pd\s[^\n]*%[yz]mm", assembly), "not vectorized"
+
+
+def _scalar_double_instructions(dispatcher) -> int:
+    """Instructions on one double (vmovsd, vmulsd, vfmadd231sd...) in a kernel's machine
+    code."""
+    assembly = "".join(dispatcher.inspect_asm().values())
+    return len(re.findall(r"^\s+v\w+sd\s", assembly, re.M))
+
+
+def test_parallel_combs_are_joined_into_vector_instructions(monkeypatch, tmp_path):
+    """Freeverb's eight combs do the same operations on different data: its render kernel
+    is compiled with LLVM's SLP vectorizer, which joins them into vector instructions,
+    with the same bits as without it; Numba's own setting is left as it was."""
+    import numba
+
+    monkeypatch.setenv("FAUSTDIFF_CACHE_DIR", str(tmp_path))
+    prog = faustdiff.compile_file("scripts/bench_programs/freeverb.dsp")
+    source = prog.kernel_source(with_tangents=False)
+    assert "SLP_VECTORIZE = True" in source
+    setting = numba.core.config.SLP_VECTORIZE
+    plain = source.replace("SLP_VECTORIZE = True", "SLP_VECTORIZE = False")
+    kernel = prog._kernel(False)
+    x = np.random.default_rng(7).uniform(-1, 1, (1, 6000))
+    results, scalar = [], []
+    for text in (source, plain):
+        compute = load_numba_kernel(text)
+        assert numba.core.config.SLP_VECTORIZE == setting
+        out, _ = kernel.arrays((), 0, 1, 6000)
+        compute(6000, x, out, np.zeros((0, 1, 0)), kernel.fresh_state(),
+                prog._param_values(None))
+        results.append(out.copy())
+        scalar.append(_scalar_double_instructions(compute))
+    np.testing.assert_array_equal(results[0], results[1])
+    assert np.abs(results[0][0, 3000:]).max() > 0.1
+    # (the combs' loads, stores and products two or four at a time)
+    assert scalar[0] < 0.8 * scalar[1], scalar
+
+
+def test_the_vectorizer_is_left_out_of_loops_bound_by_their_recursions():
+    """It lengthens a recursion with shuffles (a crossover's biquads took twice the time):
+    a biquad, an EQ chain and a crossover are compiled without it, reverbs with it."""
+    def vectorized(code):
+        return "SLP_VECTORIZE = True" in faustdiff.compile(code).kernel_source(False)
+
+    assert not vectorized('import("stdfaust.lib"); process = fi.lowpass(2, 1000);')
+    assert not vectorized('import("stdfaust.lib"); process = fi.crossover2LR4(1000);')
+    assert not vectorized(open("scripts/bench_programs/peq_chain.dsp").read())
+    assert vectorized('import("stdfaust.lib"); process = re.mono_freeverb(0.7, 0.5, 0.3, 23);')
+    assert vectorized(open("scripts/bench_programs/ks_string.dsp").read())

@@ -102,7 +102,7 @@ def _pointer_column(array: int) -> int:
 STATE_COLUMNS = (_pointer_column(3), _pointer_column(4))
 
 
-def _numba_signature(precision: str):
+def numba_signature(precision: str):
     from numba import types
     from numba.np.numpy_support import from_dtype
 
@@ -172,7 +172,7 @@ def export(dispatcher, precision: str, path: Path) -> bool:
         from llvmlite import ir
         from numba import types
 
-        signature = _numba_signature(precision)
+        signature = numba_signature(precision)
         cres = dispatcher.overloads.get(signature)
         if cres is None:
             return False

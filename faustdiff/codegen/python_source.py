@@ -16,6 +16,7 @@ from ..signals.packs import is_pack
 from ..signals.primitives import COMPARISONS, PRIMITIVES, faust_int, operand_kinds
 from .double_double import log_of
 from .fold import fold_block, typed
+from .stage_cost import parallel_work_pays
 from .plan import (Assign, DelayRead, DelayWrite, KernelPlan, LoopBlock, Table, TableRead,
                    TableWrite, Value, width)
 
@@ -427,4 +428,6 @@ def render_source(plan: KernelPlan, precision: str = "double") -> str:
     text = _template()
     text = text.replace("$tables", _indent(tables, 8))
     text = text.replace("$main", _indent(main, 4))
+    text = text.replace("$slp_vectorize", str(parallel_work_pays(plan.main)))
     return text
+
