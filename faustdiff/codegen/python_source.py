@@ -16,9 +16,9 @@ from ..signals.packs import is_pack
 from ..signals.primitives import COMPARISONS, PRIMITIVES, faust_int, operand_kinds
 from .double_double import log_of
 from .fold import fold_block, typed
-from .stage_cost import parallel_work_pays
 from .plan import (Assign, DelayRead, DelayWrite, KernelPlan, LoopBlock, Table, TableRead,
                    TableWrite, Value, width)
+from .stage_cost import parallel_work_pays
 
 _TEMPLATE = None
 _NAME = re.compile(r"[A-Za-z_]\w*")
@@ -430,4 +430,3 @@ def render_source(plan: KernelPlan, precision: str = "double") -> str:
     text = text.replace("$main", _indent(main, 4))
     text = text.replace("$slp_vectorize", str(parallel_work_pays(plan.main)))
     return text
-
