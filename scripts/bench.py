@@ -149,12 +149,12 @@ def time_calls(calls: Mapping[Name, Callable[[], object]], repeats: int) -> Dict
     names = list(calls)
     for name in names:
         calls[name]()
-    times: Dict[Name, List[float]] = {name: [] for name in names}
+    # each call's times by the number of the round they were taken in
     by_round: Dict[Name, Dict[int, float]] = {name: {} for name in names}
 
     def wanted(name: Name) -> bool:
-        done = times[name]
-        return len(done) < max(1, repeats) or (sum(done) < MIN_TIMED_SECONDS
+        done = by_round[name]
+        return len(done) < max(1, repeats) or (sum(done.values()) < MIN_TIMED_SECONDS
                                                and len(done) < MAX_REPEATS)
 
     rounds = 0
@@ -165,11 +165,10 @@ def time_calls(calls: Mapping[Name, Callable[[], object]], repeats: int) -> Dict
             if wanted(name):
                 start = time.perf_counter()
                 calls[name]()
-                times[name].append(time.perf_counter() - start)
-                by_round[name][number] = times[name][-1]
+                by_round[name][number] = time.perf_counter() - start
         rounds += 1
-    return {name: Timing(min(t), statistics.median(t), by_round[name])
-            for name, t in times.items()}
+    return {name: Timing(min(t.values()), statistics.median(t.values()), t)
+            for name, t in by_round.items()}
 
 
 def short_error(error: BaseException) -> str:

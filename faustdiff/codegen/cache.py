@@ -56,7 +56,8 @@ def _kernel_folder() -> Path:
 
 def load_numba_kernel(source: str, digest: Optional[str] = None, precision: str = "double"):
     """The `compute` dispatcher of a kernel source (whose `source_hash` is `digest`),
-    Numba compiling it or loading it from Numba's cache."""
+    Numba compiling it or loading it from Numba's cache; a source that asks for the SLP
+    vectorizer is compiled for `precision`'s arguments at once."""
     digest = digest or source_hash(source)
     module_name = f"faustdiff_kernel_{digest}"
     module = sys.modules.get(module_name)

@@ -156,12 +156,12 @@ class LoopModel:
 # LLVM's SLP vectorizer (codegen/cache.py) pays in a loop whose instructions take at least
 # this many times as long to issue as its recursions take to go round, and this many
 # cycles a sample at least. Render kernels, paired with and without it (median of 30 to
-# 60 alternating rounds, same bits): Freeverb 0.70 of the time, Karplus-Strong's two
-# fractional delays 0.82, stereo Freeverb 0.89 (issue 5.6 to 11 times their recursions'
-# 4 cycles); where recursions bound the loop it lengthens them with shuffles: a
-# crossover's biquads 2.0 times the time (recursion 18 cycles, issue 7.8), re_ks 1.31
-# (11 and 14.2), an EQ chain 1.03 (6 and 7.8). Of the 112 standard-library test programs
-# it takes 11 (reverbs, fractional delays, the filterbank): 0.89 to 1.02.
+# 60 alternating rounds, same bits): Freeverb 0.70 of the time and stereo Freeverb 0.89
+# (issue 22.5 and 44.8 cycles, recursions 4), Karplus-Strong's two fractional delays
+# 0.82 (issue 12, no recursion); where recursions bound the loop it lengthens them with
+# shuffles: a crossover's biquads 2.0 times the time (recursion 18 cycles, issue 7.8),
+# pm.ks 1.31 (11 and 14.2), an EQ chain 1.03 (6 and 7.8). Of the 112 standard-library
+# test programs it takes 11 (reverbs, fractional delays, the filterbank): 0.89 to 1.02.
 PARALLEL_WORK = 2.0
 PARALLEL_WORK_CYCLES = 4.0
 
