@@ -1,14 +1,15 @@
 """The grammar's LALR tables, shipped already analysed.
 
-Lark analyses `faust.lark` (235 rules, 449 states) in about 0.6 s of pure Python. It
-kept the result in the user's cache folder, so every first run on a machine paid that
-0.6 s before anything else: a fifth of a cold compile. The package therefore ships the
+Lark analyses `faust.lark` (235 rules, 449 states) in about 0.6 s of pure Python. With
+only Lark's cache in the user's folder, every first run on a machine paid that 0.6 s
+before anything else: a fifth of a cold compile. The package therefore ships the
 analysis (`faust-lalr-tables.gz`, made by `scripts/build_grammar_tables.py`): Lark's own
-saved form of the parser (`Lark.save`), behind a header line naming the grammar, Lark and
-Python it was made with. It is used only when all three are the installed ones (Lark's
-saved form is its own and may change with any release); otherwise the parser module
-analyses the grammar as before, with the user's cache. Either way the parser is the
-same: `tests/test_grammar_tables.py` compares the two.
+saved form of the parser (`Lark.save`, a pickle: the package's own file, trusted as its
+code is), behind a header line naming the grammar, Lark and Python it was made with. It
+is used only when all three are the installed ones (Lark's saved form is its own and may
+change with any release); otherwise the parser module analyses the grammar as before,
+with the user's cache. Either way the parser is the same: `tests/test_grammar_tables.py`
+compares the two.
 """
 from __future__ import annotations
 
@@ -65,8 +66,9 @@ def load(grammar: str, transformer) -> Optional[lark.Lark]:
     tables = shipped()
     if tables is None or tables[0] != header_for(grammar):
         return None
-    # Lark.load takes no options; the transformer is one that its loader accepts (the
-    # one its own cache passes), so the private loader is called with it.
+    # Lark.load takes no options, but the transformer must come at load time (the
+    # parser's callbacks are made from it): Lark's loader is called with it, as Lark's
+    # own cache does.
     parser = lark.Lark.__new__(lark.Lark)
     try:
         return parser._load(io.BytesIO(tables[1]), transformer=transformer)
