@@ -35,12 +35,18 @@ def header_for(grammar: str) -> dict:
     }
 
 
+def header_line(grammar: str) -> str:
+    """`header_for(grammar)` as one line of JSON: the shipped file's first line, and the
+    name of the user's own cache of an analysis (parser.py)."""
+    return json.dumps(header_for(grammar), sort_keys=True)
+
+
 def pack(grammar: str, parser: lark.Lark) -> bytes:
     """The shipped file for `parser`, Lark's parser of `grammar`: one JSON header line,
     then `Lark.save`'s bytes without the transformer (each process brings its own)."""
     saved = io.BytesIO()
     parser.save(saved, exclude_options=("transformer",))
-    line = json.dumps(header_for(grammar), sort_keys=True).encode("ascii") + b"\n"
+    line = header_line(grammar).encode("ascii") + b"\n"
     return gzip.compress(line + saved.getvalue(), compresslevel=9, mtime=0)
 
 

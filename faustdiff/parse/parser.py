@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import sys
 import threading
 from dataclasses import replace
 from importlib import resources
@@ -680,7 +679,8 @@ def _grammar_cache_file(grammar: str) -> Union[str, bool]:
     folder = writable_subdir("parsed")
     if folder is None:
         return False
-    key = f"{grammar}\0{lark.__version__}\0{sys.version_info[:2]}".encode()
+    # (the grammar, Lark and Python an analysis serves, as the shipped tables name them)
+    key = grammar_tables.header_line(grammar).encode("ascii")
     return str(folder / f"grammar-{hashlib.sha256(key).hexdigest()[:20]}.lark")
 
 
