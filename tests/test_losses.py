@@ -154,6 +154,27 @@ def test_bound_loss_equals_the_unbound_one(target):
     assert fn.bind(target)(y, dy) == fn(y, target, dy)
 
 
+@pytest.mark.parametrize("text", ["l1", "l2", "l2+2*l1"])
+def test_bound_loss_reuses_nothing_stale_between_calls(target, text):
+    """A bound loss keeps its temporaries from call to call: each call's value and
+    gradient must still be those of its own signals, and equal the plain formulas."""
+    fn = losses.parse_loss(text)
+    bound = fn.bind(target)
+    for a, b in [(0.5, 2.0), (0.9, 0.7), (0.5, 2.0)]:
+        y, dy = synthetic(a, b), synthetic_tangents(a, b)
+        delta = y - target
+        expected, expected_grads = 0.0, {"a": 0.0, "b": 0.0}
+        for weight, name in fn.terms:
+            coefficient = 2 * delta if name == "l2" else np.sign(delta)
+            expected += weight * np.mean(delta * delta if name == "l2" else np.abs(delta))
+            for label in expected_grads:
+                expected_grads[label] += weight * np.mean(coefficient * dy[label])
+        value, grads = bound(y, dy)
+        assert value == pytest.approx(expected, rel=1e-12)
+        for label in expected_grads:
+            assert grads[label] == pytest.approx(expected_grads[label], rel=1e-12, abs=1e-15)
+
+
 def test_parse_loss_terms_and_text():
     fn = losses.parse_loss(" l2 + 0.5*mss ")
     assert fn.terms == ((1.0, "l2"), (0.5, "mss"))

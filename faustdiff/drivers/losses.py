@@ -23,14 +23,15 @@ depend on the clip length and the same learning rate suits short and long clips.
 
 `parse_loss("l2+0.5*mss")` builds a weighted sum; `LossFunction.bind(target)` caches what
 depends only on the target (its spectra), which is most of the cost of `mss` when the
-same clip is compared at every iteration.
+same clip is compared at every iteration, and reuses its temporaries (`Scratch`) from one
+evaluation to the next.
 """
 from __future__ import annotations
 
 import functools
 import re
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Mapping, Sequence, Tuple
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -48,20 +49,50 @@ LOG_EPSILON = 1e-5
 
 # ----------------------------------------------------------------------------- sample losses
 
-def l2_loss(y: np.ndarray, target: np.ndarray, dy: Mapping[str, np.ndarray]) -> LossValue:
-    delta = y - target
-    scale = 2.0 / delta.size
-    return float(np.mean(delta * delta)), _project(scale * delta, dy)
+def l2_loss(y: np.ndarray, target: np.ndarray, dy: Mapping[str, np.ndarray],
+            scratch: Optional["Scratch"] = None) -> LossValue:
+    delta = _difference(y, target, scratch)
+    return _dot(delta, delta) / delta.size, _project(delta, dy, 2.0 / delta.size)
 
 
-def l1_loss(y: np.ndarray, target: np.ndarray, dy: Mapping[str, np.ndarray]) -> LossValue:
-    delta = y - target
-    return float(np.mean(np.abs(delta))), _project(np.sign(delta) / delta.size, dy)
+def l1_loss(y: np.ndarray, target: np.ndarray, dy: Mapping[str, np.ndarray],
+            scratch: Optional["Scratch"] = None) -> LossValue:
+    delta = _difference(y, target, scratch)
+    sign = np.sign(delta, out=_array(scratch, "sign", delta.shape))
+    # |delta| = sign(delta) * delta exactly, so the mean is one more dot product.
+    return _dot(sign, delta) / delta.size, _project(sign, dy, 1.0 / delta.size)
 
 
-def _project(coefficients: np.ndarray, dy: Mapping[str, np.ndarray]) -> Gradients:
-    """Σ coefficients · dy per parameter: the chain rule for a loss of the samples."""
-    return {label: _dot(coefficients, tangent) for label, tangent in dy.items()}
+class Scratch:
+    """Arrays a bound loss reuses from one evaluation to the next (it compares signals of
+    the same shape at every iteration). Temporaries of a clip's size, allocated afresh,
+    cost more than the arithmetic on them: glibc gives large freed blocks back to the
+    system, and the next ones fault in page by page. Not for use by two threads at once."""
+
+    def __init__(self):
+        self._arrays: Dict[str, np.ndarray] = {}
+
+    def array(self, name: str, shape: Tuple[int, ...]) -> np.ndarray:
+        a = self._arrays.get(name)
+        if a is None or a.shape != shape:
+            a = self._arrays[name] = np.empty(shape)
+        return a
+
+
+def _array(scratch: Optional[Scratch], name: str, shape: Tuple[int, ...]) -> np.ndarray:
+    return np.empty(shape) if scratch is None else scratch.array(name, shape)
+
+
+def _difference(y: np.ndarray, target: np.ndarray, scratch: Optional[Scratch]) -> np.ndarray:
+    """y - target, flattened (every output and sample counts alike)."""
+    shape = np.broadcast_shapes(np.shape(y), np.shape(target))
+    return np.subtract(y, target, out=_array(scratch, "delta", shape)).reshape(-1)
+
+
+def _project(coefficients: np.ndarray, dy: Mapping[str, np.ndarray], scale: float) -> Gradients:
+    """scale · Σ coefficients · dy per parameter: the chain rule for a loss of the samples
+    (`coefficients` flattened as `_difference` flattens)."""
+    return {label: scale * _dot(coefficients, tangent) for label, tangent in dy.items()}
 
 
 def _dot(a: np.ndarray, b: np.ndarray) -> float:
@@ -182,22 +213,23 @@ class LossFunction:
     def bind(self, target: np.ndarray) -> Callable[[np.ndarray, Mapping], LossValue]:
         """loss(y, dy) against a fixed target, with the target's spectra computed once."""
         spectra = (target_spectra(target, self.fft_sizes) if "mss" in self.names else None)
+        scratch = Scratch()
 
         def loss(y, dy):
-            return self._evaluate(y, target, dy, spectra)
+            return self._evaluate(y, target, dy, spectra, scratch)
         return loss
 
     def __call__(self, y: np.ndarray, target: np.ndarray,
                  dy: Mapping[str, np.ndarray]) -> LossValue:
         return self._evaluate(y, target, dy, None)
 
-    def _evaluate(self, y, target, dy, spectra) -> LossValue:
+    def _evaluate(self, y, target, dy, spectra, scratch=None) -> LossValue:
         total, gradients = 0.0, {label: 0.0 for label in dy}
         for weight, name in self.terms:
             if name == "mss":
                 value, grads = mss_loss(y, target, dy, self.fft_sizes, spectra=spectra)
             else:
-                value, grads = (l1_loss if name == "l1" else l2_loss)(y, target, dy)
+                value, grads = (l1_loss if name == "l1" else l2_loss)(y, target, dy, scratch)
             total += weight * value
             for label, g in grads.items():
                 gradients[label] += weight * g
