@@ -77,7 +77,7 @@ def _run_in_pieces(prog, x, pieces):
 
 
 def _is_staged(prog) -> bool:
-    return "for _b_t in range" in prog._kernel(True).source
+    return "for _k_t in range" in prog._kernel(True).source
 
 
 @pytest.mark.parametrize("precision", ["double", "single"])
@@ -109,7 +109,7 @@ def test_a_call_inside_a_recursion_stays_one_loop(monkeypatch):
 def _stage_loops(source: str) -> list:
     """The bodies of a staged kernel's per-sample loops."""
     return [body.split("\n        t = _t0_t")[0]
-            for body in source.split("for _i_t in range(_b_t, _e_t):")[1:]]
+            for body in source.split("for _j_t in range(_e_t - _b_t):")[1:]]
 
 
 @pytest.mark.parametrize("code", [COMPRESSOR, STATELESS_TANGENTS], ids=["compressor", "stateless"])
@@ -130,7 +130,7 @@ def test_a_jvp_bound_by_the_window_is_cut_between_its_oscillators(monkeypatch):
     samples: it runs as two loops, the modulator's then the carrier's. Its render loop,
     shorter, stays one: cut, each oscillator's loop would wait on its own recursion."""
     prog = _compile(FM_PAIR, 64, monkeypatch, "double")
-    assert "for _b_t in range" not in prog._kernel(False).source
+    assert "for _k_t in range" not in prog._kernel(False).source
     modulator, carrier = _stage_loops(prog._kernel(True).source)
     assert modulator.count("np.floor(") == 2 and carrier.count("np.floor(") == 2
     assert "tangents[" not in modulator and "tangents[" in carrier
