@@ -24,7 +24,7 @@ import numba
 
 from .. import __version__
 from ..cachedir import cache_dir, write_atomic
-from . import native
+from . import fast_call, native
 
 
 def _helpers_text() -> str:
@@ -117,14 +117,15 @@ def load_kernel(source: str, precision: str = "double", digest: Optional[str] = 
     if artifact is None:
         return load_numba_kernel(source, digest, precision)
     if artifact.exists():
-        if not _numba_started():
+        # Once Numba has paid its start-up in this process, its dispatcher (about 1.5 µs
+        # a call) beats a native kernel called through ctypes (13-20 µs), but not one
+        # called through a fast-call builtin (about 1 µs; codegen/fast_call.py).
+        if not _numba_started() or fast_call.usable():
             kernel = native.load(artifact, digest, precision)
             if kernel is not None:
                 kernel.fallback = lambda: load_numba_kernel(source, digest, precision)
                 return kernel
         else:
-            # Numba has paid its start-up in this process already: its dispatcher is then
-            # the better caller (about 1 µs per call, against about 6 µs through ctypes)
             return load_numba_kernel(source, digest, precision)
     # (a file that did not load is written again)
     return _NumbaKernel(load_numba_kernel(source, digest, precision), precision, artifact)
