@@ -146,3 +146,14 @@ def test_its_object_code_is_saved_and_loaded_without_compiling(tmp_path, monkeyp
     saved[0].write_bytes(b"not a pickle")        # unreadable: compiled (and saved) again
     with pytest.raises(AssertionError, match="compiled again"):
         fast_call._object_code(spec, native.ENTRY_ARITY)
+
+
+def test_saving_a_kernel_saves_the_fast_call_for_the_process_that_loads_it(tmp_path,
+                                                                          monkeypatch):
+    monkeypatch.setenv("FAUSTDIFF_CACHE_DIR", str(tmp_path))
+    prog = faustdiff.compile(PROGRAM)
+    prog.jvp(n=8, x=np.zeros((1, 8)))           # Numba compiles it, then it is saved
+    assert isinstance(prog._kernel(True).compute, cache._NumbaKernel)
+    assert list((tmp_path / "kernels").glob("k_*.native"))
+    assert fast_call.usable()
+    assert list((tmp_path / "kernels").glob("fast_call.*.o"))

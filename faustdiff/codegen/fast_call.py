@@ -264,13 +264,28 @@ def usable() -> bool:
         return _usable[0]
 
 
+def prepare(spec: Sequence[Tuple[type, int]], written: Sequence[bool], arity: int) -> None:
+    """Save the object code `fast_call` will need for these arguments, if it is not saved
+    yet: done where a kernel's machine code is saved, so that the next process, which
+    loads it, does not compile this either."""
+    if usable():
+        try:
+            _object_code(_key(spec, written), arity)
+        except Exception:       # (that process will compile it)
+            pass
+
+
+def _key(spec, written) -> Tuple[Tuple[int, bool], ...]:
+    return tuple((ndim, bool(w)) for (_, ndim), w in zip(spec, written))
+
+
 def fast_call(spec: Sequence[Tuple[type, int]], written: Sequence[bool], arity: int,
               entry: int, function: int, empty: int) -> Optional[Tuple[Callable, np.ndarray]]:
     """(builtin, record) calling `entry(function, n, data0, shape0..., ...)` for arrays of
     `spec` ((dtype, ndim) each; `written` ones must be writable); keep the record alive as
     long as the builtin. None where the object layouts are not the expected ones or the
     code cannot be compiled."""
-    key = (tuple((ndim, w) for (_, ndim), w in zip(spec, written)), arity)
+    key = (_key(spec, written), arity)
     if not usable():
         return None
     with _lock:

@@ -87,6 +87,10 @@ def _entry_arity(spec) -> int:
     return 1 + sum(1 + ndim for _, ndim in spec)
 
 
+# Which arrays of `argument_spec` the kernel writes (a fast call requires them writable;
+# inputs and params may be read-only).
+WRITTEN = (False, True, True, True, True, False)
+
 # Arguments of every kernel's entry function, the native function's address first (the
 # same for both precisions: their arrays have the same dimensions).
 ENTRY_ARITY = 1 + _entry_arity(argument_spec("double"))
@@ -211,6 +215,9 @@ def export(dispatcher, precision: str, path: Path) -> bool:
                   "precision": precision, "object": bytes(obj), "entry": entry,
                   "arity": 1 + _entry_arity(argument_spec(precision))}
         write_atomic(path, pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL))
+        from .fast_call import prepare
+
+        prepare(argument_spec(precision), WRITTEN, record["arity"])  # for the process loading it
         return True
     except Exception:  # a cache that cannot be written only costs speed later
         return False
@@ -443,9 +450,7 @@ class NativeKernel:
         self.fallback = None
         from .fast_call import fast_call  # (it builds on this module)
 
-        # inputs (and params) may be read-only: the kernel only reads them
-        made = fast_call(spec, (False, True, True, True, True, False), self._arity, address,
-                         native, _EMPTY_ADDRESS)
+        made = fast_call(spec, WRITTEN, self._arity, address, native, _EMPTY_ADDRESS)
         self._fast, self._fast_record = made if made else (None, None)
 
     def __call__(self, n, inputs, outputs, tangents, state, params):
