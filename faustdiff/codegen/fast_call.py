@@ -202,14 +202,16 @@ class _Compiled:
             ctypes.c_int64.from_address(address).value = id(value)
         self._method = _MethodDef(b"compute", self._engine.get_function_address(
             "faustdiff_fast_call"), _METH_FASTCALL, None)
-        new = ctypes.pythonapi.PyCFunction_NewEx
-        new.restype = ctypes.py_object
-        new.argtypes = [ctypes.POINTER(_MethodDef), ctypes.py_object, ctypes.c_void_p]
-        self._new = new
 
     def builtin(self, record: np.ndarray) -> Callable:
         """A builtin calling the kernel of `record` (kept alive by the caller)."""
-        return self._new(ctypes.byref(self._method), int(record.ctypes.data), None)
+        return _new_builtin(ctypes.byref(self._method), int(record.ctypes.data), None)
+
+
+# PyCFunction_NewEx(method, self, module) with a prototype of its own (setting argtypes on
+# ctypes.pythonapi's would change it for every other user in the process)
+_new_builtin = ctypes.PYFUNCTYPE(ctypes.py_object, ctypes.POINTER(_MethodDef), ctypes.py_object,
+                                 ctypes.c_void_p)(("PyCFunction_NewEx", ctypes.pythonapi))
 
 
 def _object_code(spec: Sequence[Tuple[int, bool]], arity: int) -> bytes:
@@ -218,10 +220,9 @@ def _object_code(spec: Sequence[Tuple[int, bool]], arity: int) -> bytes:
     It holds no address of this process: the objects it compares with are globals set
     after loading, the C API functions symbols bound at loading."""
     import llvmlite
-    import llvmlite.binding as ll
 
     from ..cachedir import load_builtins, writable_subdir, write_atomic
-    from .native import machine_tuple
+    from .native import machine_tuple, object_code
 
     # this file's text stands for the code it generates: an object saved by another
     # version of it is not used
@@ -237,12 +238,7 @@ def _object_code(spec: Sequence[Tuple[int, bool]], arity: int) -> bytes:
                 return record["object"]
         except Exception:
             pass
-    machine = target_machine()
-    module = ll.parse_assembly(_module_ir(spec, arity))
-    module.triple = ll.get_process_triple()
-    module.data_layout = str(machine.target_data)
-    module.verify()
-    obj = bytes(machine.emit_object(module))
+    obj = object_code(_module_ir(spec, arity))
     if path is not None:
         try:
             write_atomic(path, pickle.dumps({"key": key, "object": obj}))

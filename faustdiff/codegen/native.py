@@ -283,12 +283,20 @@ def _compile_entry(fnty, spec) -> bytes:
         else:
             args.append(value)
     b.ret(b.call(function, slots + args))
-    tm = target_machine()
-    parsed = ll.parse_assembly(str(module))
-    parsed.data_layout = str(tm.target_data)
-    parsed.verify()
-    _entries[key] = bytes(tm.emit_object(parsed))
+    _entries[key] = object_code(str(module))
     return _entries[key]
+
+
+def object_code(ir_text: str) -> bytes:
+    """Object code for this machine of a module of LLVM IR (its triple set here)."""
+    import llvmlite.binding as ll
+
+    machine = target_machine()
+    module = ll.parse_assembly(ir_text)
+    module.triple = ll.get_process_triple()
+    module.data_layout = str(machine.target_data)
+    module.verify()
+    return bytes(machine.emit_object(module))
 
 
 # ----------------------------------------------------------------------------- ELF symbols

@@ -65,9 +65,10 @@ def l1_loss(y: np.ndarray, target: np.ndarray, dy: Mapping[str, np.ndarray],
 
 class Scratch:
     """Arrays a bound loss reuses from one evaluation to the next (it compares signals of
-    the same shape at every iteration). Temporaries of a clip's size, allocated afresh,
-    cost more than the arithmetic on them: glibc gives large freed blocks back to the
-    system, and the next ones fault in page by page. Not for use by two threads at once."""
+    the same shape at every iteration): temporaries of a clip's size, allocated afresh,
+    fault in page by page (runtime/buffers.py says why) and cost more than the
+    arithmetic on them. They never leave the loss, so unlike the program's output
+    buffers they need no check that a caller let go. Not for two threads at once."""
 
     def __init__(self):
         self._arrays: Dict[str, np.ndarray] = {}
