@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -110,6 +111,22 @@ def test_a_held_up_native_item_does_not_hold_up_the_batch():
     statuses = workers.run_native(ENTRY, rows, 2, resets)
     assert statuses[0] == 0
     assert done[0] == items
+
+
+def test_sleeping_pool_threads_wake_for_each_batch():
+    """With more threads than cores the pool's threads sleep as soon as a batch ends (on
+    Linux in native code, on the doorbell): each batch below needs one of them awake to
+    run the items that the first one waits for, after a pause, and after a `rouse`."""
+    count = workers.usable_cores() + 1
+    for k in range(12):
+        time.sleep(0.005)
+        if k % 3 == 0:
+            workers.rouse(count)
+        items = 2 * count
+        rows, resets, (log, done, _, _) = _batch(items, hold_first_until=items - 1)
+        statuses = workers.run_native(ENTRY, rows, count, resets)
+        assert statuses.tolist() == [0] * items and done[0] == items
+    assert workers._POOLS[count - 1]._turns == 0
 
 
 def test_bad_rows_are_refused():

@@ -11,6 +11,7 @@ a kernel the cache does not hold yet or `output_signals`.
 """
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
@@ -26,7 +27,7 @@ from ..errors import FaustRuntimeError
 from ..signals.nodes import ParamSpec
 from ..signals.propagate import Propagated
 from .buffers import OutputBuffers
-from .workers import run_native, run_python, usable_cores
+from .workers import rouse, run_native, run_python, usable_cores
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,7 @@ class _Kernel:
     def __init__(self, source: str, layout: KernelLayout, precision: str, num_params: int = 0):
         self.num_params = num_params
         self._template = None
+        self._resets: Optional[np.ndarray] = None
         self.source = source
         self.layout = layout
         self.digest = source_hash(source)
@@ -131,10 +133,20 @@ class _Kernel:
         outputs are (fresh ones would take page faults, serialised between threads)."""
         fstate, istate = self.state_template()
         per_double = 8 // fstate.itemsize
-        doubles = -(-fstate.size // per_double)
+        doubles = _whole_lines(-(-fstate.size // per_double))
         fstates, _ = self.buffers.take("fstates", (items, doubles))
-        istates, _ = self.buffers.take("istates", (items, istate.size))
+        istates, _ = self.buffers.take("istates", (items, _whole_lines(istate.size)))
         return (fstates.view(fstate.dtype)[:, :fstate.size], istates.view(np.int64))
+
+    def state_resets(self) -> np.ndarray:
+        """The copies that clear a batch item's state (see `workers.run_native`): the
+        template's float and int state to the entry's state arguments."""
+        if self._resets is None:
+            (f_column, i_column), (fstate, istate) = STATE_COLUMNS, self.state_template()
+            self._resets = np.array([(f_column, fstate.ctypes.data, fstate.nbytes),
+                                     (i_column, istate.ctypes.data, istate.nbytes)],
+                                    dtype=np.int64)
+        return self._resets
 
     def state_template(self):
         """The state arrays of a reset (not to be written).
@@ -183,6 +195,13 @@ class Program:
     def _set_params(self, params: List[Param]):
         self.params: List[Param] = params
         self.diff_params: List[Param] = [p for p in params if p.diff]
+        self._inits = np.array([p.init for p in params], dtype=np.float64)
+        # the index of each path, and of each label that only one parameter has (a
+        # training loop or a batch looks keys up for every call and item)
+        labels, paths = Counter(p.label for p in params), Counter(p.path for p in params)
+        self._index_of: Dict[str, int] = {p.label: k for k, p in enumerate(params)
+                                          if labels[p.label] == 1}
+        self._index_of.update((p.path, k) for k, p in enumerate(params) if paths[p.path] == 1)
 
     @classmethod
     def _from_cache(cls, entry, rebuild: Callable[[], Propagated], *, sample_rate: int,
@@ -270,13 +289,16 @@ class Program:
 
     # ----------------------------------------------------------------- arguments
     def _param_values(self, params: Optional[Mapping[str, float]]) -> np.ndarray:
-        values = np.array([p.init for p in self.params], dtype=np.float64)
+        values = self._inits.copy()
         for key, value in (params or {}).items():
             values[self.param_index(key)] = _param_value(key, value)
         return values
 
     def param_index(self, key: str) -> int:
         """The index of a parameter given its label or full path."""
+        index = self._index_of.get(key)
+        if index is not None:
+            return index
         matches = [k for k, p in enumerate(self.params) if p.path == key]
         if not matches:
             matches = [k for k, p in enumerate(self.params) if p.label == key]
@@ -360,6 +382,8 @@ class Program:
             elif inputs.shape[0] != len(settings):
                 raise FaustRuntimeError(f"{inputs.shape[0]} inputs for {len(settings)} parameter "
                                         f"settings: give one input per item, or one for all")
+        count = min(workers or usable_cores(), len(settings))
+        rouse(count)    # (sleeping pool threads wake while this prepares the batch)
         if inputs is None or inputs.ndim != 3:      # one input for every item
             batch_inputs = self._inputs(inputs, n)[0]
             item_inputs = [batch_inputs] * len(settings)
@@ -381,20 +405,16 @@ class Program:
         outputs, tangents = kernel.arrays((len(settings),), m, self.num_outputs, length)
         if not settings:
             return outputs, tangents  # an empty batch: nothing to run
-        count = min(workers or usable_cores(), len(settings))
         native = kernel.native()
         if native is not None:
             # each item's state is reset by the thread that runs it, just before, in
             # arrays kept between batches (the FM pair's state holds a 512 KB table)
-            fstate, istate = kernel.state_template()
             fstates, istates = kernel.batch_states(len(settings))
             rows = native.batch_arguments(length, batch_inputs, outputs, tangents, fstates,
                                           istates, pvalues)
             if rows is not None:
-                f_column, i_column = STATE_COLUMNS
-                resets = [(f_column, fstate.ctypes.data, fstate.nbytes),
-                          (i_column, istate.ctypes.data, istate.nbytes)]
-                for status in run_native(native.entry_address, rows, count, resets):
+                for status in run_native(native.entry_address, rows, count,
+                                         kernel.state_resets()).tolist():
                     check_status(status)
                 return outputs, tangents
 
@@ -414,6 +434,13 @@ class Program:
     def _diff_key(self, p: Param) -> str:
         same = [q for q in self.diff_params if q.label == p.label]
         return p.label if len(same) == 1 else p.path
+
+
+def _whole_lines(doubles: int) -> int:
+    """A row length of whole cache lines, and one more, for an item's state in a batch: two
+    threads run neighbouring items at once, and a line shared by two rows would move
+    between their cores whenever either writes there."""
+    return -(-doubles // 8) * 8 + 8
 
 
 # ----------------------------------------------------------------- argument checks

@@ -7,10 +7,12 @@ items until none is left, all in native code (`pool_code.py`), without the GIL.
 thread at once (for kernels without a native entry); the job takes items itself.
 
 Between batches a pool thread polls for the next one for `POLL_SECONDS` before it goes
-to sleep on a condition; the calling thread polls for the pool threads' end the same
-way. Starting and ending a batch then costs no system call on either side, and a
-training loop's step between two batches (loss, gradient and update in Python) is well
-inside that time. A call never returns while a pool thread still works on its batch.
+to sleep (on Linux in native code, on a futex, so that waking needs no GIL; elsewhere on
+a condition); the calling thread polls for the pool threads' end the same way. Starting
+and ending a batch then costs no system call on either side, and a training loop's step
+between two batches (loss, gradient and update in Python) is well inside that time. A
+caller about to prepare a batch calls `rouse` first, so that sleeping pool threads wake
+while it works. A call never returns while a pool thread still works on its batch.
 With more threads than cores, nobody polls.
 """
 from __future__ import annotations
@@ -22,11 +24,11 @@ from typing import Callable, Dict, NamedTuple, Optional
 
 import numpy as np
 
-from ..codegen.native import ENTRY_ARITY
+from ..codegen.native import ENTRY_ARITY, data_address
 from .pool_code import (DESCRIPTOR_SIZE, ENTRY, FINISHED, ITEMS, NEXT, RESET_COUNT, RESETS, ROWS,
                         STARTED, STATUS, PoolCode, pool_code)
 
-POLL_SECONDS = 0.01
+POLL_SECONDS = 0.05
 # how long the calling thread sleeps between two polls once a batch's pool threads have
 # been slower than POLL_SECONDS to finish (items longer than that)
 _BACKOFF_SECONDS = 0.0002
@@ -42,7 +44,7 @@ def usable_cores() -> int:
 
 def _descriptor():
     d = np.zeros(DESCRIPTOR_SIZE, dtype=np.int64)
-    return d, d.ctypes.data
+    return d, data_address(d)
 
 
 class NativeBatch(NamedTuple):
@@ -55,9 +57,11 @@ class NativeBatch(NamedTuple):
 
 
 def _set_items(d: np.ndarray, batch: NativeBatch) -> None:
-    d[NEXT], d[ITEMS], d[ENTRY] = 0, len(batch.rows), batch.entry
-    d[ROWS], d[STATUS] = batch.rows.ctypes.data, batch.statuses.ctypes.data
-    d[RESETS], d[RESET_COUNT] = batch.resets.ctypes.data, len(batch.resets)
+    # (one assignment: between two batches the caches hold the last one's data, and
+    # every Python step here costs microseconds)
+    d[NEXT:RESET_COUNT + 1] = (0, len(batch.rows), batch.entry, data_address(batch.rows),
+                               data_address(batch.statuses), data_address(batch.resets),
+                               len(batch.resets))
 
 
 def _turns_per_second(code: PoolCode) -> float:
@@ -119,9 +123,17 @@ class WorkerPool:
             self._job = self._error = None
             self._busy.release()
 
+    def rouse(self) -> None:
+        """Wake sleeping pool threads, so that they poll for the batch about to start."""
+        if self._code.sleeps_natively:
+            self._code.ring(self._address)
+
     def _start(self) -> int:
         """Start the batch described in the descriptor; the FINISHED count at its end."""
         finished = int(self._d[FINISHED]) + self.count
+        if self._code.sleeps_natively:
+            self._code.publish(self._address)
+            return finished
         with self._changed:
             self._code.bump(self._started)
             if self._sleepers:
@@ -146,7 +158,8 @@ class WorkerPool:
         seen = 0
         while True:
             reached = self._code.serve(self._address, seen, self._turns)
-            if reached == seen:     # no batch for a while: sleep until the next one
+            if reached < 0:     # no batch for a while (serve does not sleep): sleep here
+                seen = -1 - reached
                 with self._changed:
                     while self._d[STARTED] <= seen:
                         self._sleepers += 1
@@ -155,7 +168,7 @@ class WorkerPool:
                         finally:
                             self._sleepers -= 1
                 continue
-            seen = reached          # a batch of Python jobs
+            seen = reached      # a batch of Python jobs
             try:
                 self._job()
             except BaseException as exc:    # handed to the caller of run_python
@@ -165,8 +178,14 @@ class WorkerPool:
             self._code.bump(self._finished)
 
 
+_alone = threading.local()     # each thread's descriptor for the batches it runs alone
+
+
 def _run_alone(code: PoolCode, batch: NativeBatch) -> None:
-    d, address = _descriptor()
+    own = getattr(_alone, "descriptor", None)
+    if own is None:
+        own = _alone.descriptor = _descriptor()
+    d, address = own
     _set_items(d, batch)
     code.run_items(address)
 
@@ -191,7 +210,7 @@ def run_native(entry: int, rows, count: int, resets=()) -> np.ndarray:
     rows = np.ascontiguousarray(rows, dtype=np.int64)
     if rows.ndim != 2 or rows.shape[1] != ENTRY_ARITY:
         raise ValueError(f"rows of {ENTRY_ARITY} arguments expected, not {rows.shape}")
-    resets = np.array(resets, dtype=np.int64).reshape(-1, 3)
+    resets = np.asarray(resets, dtype=np.int64).reshape(-1, 3)
     if not all(0 <= column < ENTRY_ARITY for column in resets[:, 0].tolist()):
         raise ValueError("a reset's column is not an argument of the entry function")
     batch = NativeBatch(entry, rows, resets, np.zeros(len(rows), dtype=np.int64))
@@ -200,6 +219,14 @@ def run_native(entry: int, rows, count: int, resets=()) -> np.ndarray:
     else:
         _pool(count - 1).run_native(batch)
     return batch.statuses
+
+
+def rouse(count: int) -> None:
+    """Tell the pool that `run_native` or `run_python` with this count uses, if it exists,
+    that a batch is about to start (its sleeping threads wake while the caller prepares it)."""
+    pool = _POOLS.get(count - 1) if count > 1 else None
+    if pool is not None:
+        pool.rouse()
 
 
 def run_python(job: Callable[[], None], count: int) -> None:
