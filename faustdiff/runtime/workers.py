@@ -25,8 +25,8 @@ from typing import Callable, Dict, NamedTuple, Optional
 import numpy as np
 
 from ..codegen.native import ENTRY_ARITY, data_address
-from .pool_code import (DESCRIPTOR_SIZE, ENTRY, FINISHED, ITEMS, NEXT, RESET_COUNT, RESETS, ROWS,
-                        STARTED, STATUS, PoolCode, pool_code)
+from .pool_code import (DESCRIPTOR_SIZE, ENTRY, FINISHED, NEXT, RESET_COUNT, STARTED, PoolCode,
+                        pool_code)
 
 POLL_SECONDS = 0.05
 # how long the calling thread sleeps between two polls once a batch's pool threads have
